@@ -1,0 +1,113 @@
+"""Conventions every `rsuite` job follows.
+
+- ``--device auto|cpu|cuda`` (auto takes CUDA when present), ``--quiet``, ``--debug``, ``--force``.
+- Bad input raises :class:`UserError`: one line on stderr naming the file and the problem, exit code 2,
+  no traceback unless ``--debug``.
+- Outputs are written atomically (a temporary file in the same folder, then a rename) and an existing
+  output is not replaced without ``--force``. Inputs are only ever read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+EXIT_BAD_INPUT = 2
+
+
+class UserError(Exception):
+    """Bad input or a refused action; the message is shown to the user as one line."""
+
+
+def add_common_args(parser: argparse.ArgumentParser, *, device: bool = True, force: bool = True) -> None:
+    if device:
+        parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    if force:
+        parser.add_argument("--force", action="store_true", help="replace existing outputs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` is the first CUDA device when one is present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: not a device (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def require_file(path: str | Path) -> Path:
+    """An existing, readable regular file, or :class:`UserError`."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a file")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{path}: not readable")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file")
+    return path
+
+
+def check_output(path: str | Path, force: bool) -> Path:
+    """Refuse to replace an existing output without ``force``; the parent folder must exist."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise UserError(f"{path}: already exists (use --force to replace it)")
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: output folder does not exist")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed.
+
+    The suffix is kept so writers that choose a format by extension (OpenCV, soundfile) still work.
+    """
+    path = check_output(path, force)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+def progress(items: Iterable[T], quiet: bool, **kwargs) -> Iterable[T]:
+    """A tqdm bar on stderr (rate and ETA), or the plain iterable when quiet."""
+    return items if quiet else tqdm(items, dynamic_ncols=True, file=sys.stderr, **kwargs)
+
+
+def run_job(prog: str, main: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run ``main(args)`` turning :class:`UserError` into one stderr line and exit code 2."""
+    try:
+        return main(args) or 0
+    except UserError as error:
+        if getattr(args, "debug", False):
+            raise
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,6 @@
+"""Every model family the apps know, imported explicitly so the registry is filled, and ``load_model``."""
+
+import vision.digits.model  # noqa: F401  (registers crnn-zhan2017, crnn-digits)
+from recurrent.registry import WeightsError, get_model, list_models, load_model
+
+__all__ = ["WeightsError", "get_model", "list_models", "load_model"]

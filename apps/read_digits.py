@@ -1,0 +1,97 @@
+"""``rsuite read-digits PATH…`` — read the digit string in each image.
+
+PATH is an image (PNG, JPEG, BMP, TIFF; gray, RGB or RGBA; any size) or a folder of them (recursive,
+natural order). Prints one line per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with
+``--json``. Confidence is the model's probability of the string: below ~0.5, check the reading.
+Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from apps.common import UserError, add_common_args, pick_device
+from apps.models import WeightsError, load_model
+from vision.digits.data import load_image_gray
+from vision.digits.reader import DEFAULT_WEIGHTS, read_digits
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rsuite read-digits", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    parser.add_argument("--json", action="store_true", help="JSON lines {path, text, confidence}")
+    parser.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy decoding)")
+    parser.add_argument("--min-len", type=int, default=0, help="shortest string to accept")
+    parser.add_argument("--max-len", type=int, default=None, help="longest string to accept")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped weights name or path")
+    add_common_args(parser, force=False)
+    return parser
+
+
+def natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
+
+
+def expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """Image files from files and folders; errors for paths that are neither."""
+    files, errors = [], []
+    for path in paths:
+        if path.is_dir():
+            found = sorted((p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+            if not found:
+                errors.append(f"{path}: folder holds no images")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            errors.append(f"{path}: no such file or folder")
+    return files, errors
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.beam < 1 or args.batch_size < 1:
+        raise UserError("--beam and --batch-size must be at least 1")
+    files, errors = expand(args.paths)
+    images: list[np.ndarray] = []
+    readable: list[Path] = []
+    for path in files:
+        try:
+            images.append(load_image_gray(path))
+            readable.append(path)
+        except Exception as error:  # PIL raises many types for bad files
+            errors.append(f"{path}: not a readable image ({type(error).__name__})")
+    for message in errors:
+        print(f"rsuite read-digits: error: {message}", file=sys.stderr)
+    if not readable:
+        raise UserError("no readable images")
+    try:
+        model = load_model(args.weights, device=pick_device(args.device))
+    except WeightsError as error:
+        raise UserError(str(error)) from None
+    with tqdm(total=len(images), unit="img", disable=args.quiet, file=sys.stderr) as bar:
+        readings = read_digits(
+            images, model, beam=args.beam, batch_size=args.batch_size, min_len=args.min_len,
+            max_len=args.max_len, on_batch=bar.update,
+        )
+    for path, reading in zip(readable, readings):
+        if args.json:
+            print(json.dumps({"path": str(path), "text": reading.text, "confidence": round(reading.confidence, 4)}))
+        else:
+            print(f"{path}\t{reading.text}\t{reading.confidence:.4f}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    from apps.cli import run
+
+    sys.exit(run("read-digits", sys.argv[1:]))

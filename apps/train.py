@@ -1,0 +1,100 @@
+"""``rsuite train SYSTEM [fit|validate] [LightningCLI options]`` — train a system with Lightning.
+
+Everything after SYSTEM goes to LightningCLI: ``--trainer.accelerator/devices/strategy/num_nodes`` pass
+straight through (multi-GPU and multi-node training is Lightning's DDP), ``--ckpt_path last`` resumes,
+``--print_config`` shows every option. ``rsuite train SYSTEM export CKPT NAME`` writes a Lightning
+checkpoint's model to ``weights/NAME.safetensors`` with its card (metrics are filled in by ``bench/``).
+
+Example::
+
+    rsuite train digits fit --data.data_root data --trainer.max_epochs 30 \\
+        --trainer.default_root_dir runs/digits --ckpt_path last
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from apps.common import UserError, add_common_args
+from recurrent.registry import WEIGHTS_DIR, save_weights
+
+# system -> (module, LightningModule class, LightningDataModule class); the data module's SOURCES go on the card
+SYSTEMS: dict[str, tuple[str, str, str]] = {
+    "digits": ("vision.digits.lit", "DigitsSystem", "DigitsData"),
+}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rsuite train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("system", help=f"one of: {', '.join(SYSTEMS)}")
+    parser.add_argument("cli_args", nargs=argparse.REMAINDER, help="LightningCLI arguments, or: export CKPT NAME")
+    add_common_args(parser, device=False, force=True)
+    return parser
+
+
+def system_classes(system: str):
+    if system not in SYSTEMS:
+        raise UserError(f"unknown system {system!r} (built: {', '.join(SYSTEMS)})")
+    module_name, model_class, data_class = SYSTEMS[system]
+    module = importlib.import_module(module_name)
+    return getattr(module, model_class), getattr(module, data_class)
+
+
+def find_run_config(checkpoint: Path) -> Path | None:
+    """The ``config.yaml`` LightningCLI saved for the run that wrote ``checkpoint``."""
+    for folder in checkpoint.resolve().parents[:3]:
+        if (folder / "config.yaml").is_file():
+            return folder / "config.yaml"
+    return None
+
+
+def export(system: str, checkpoint: Path, name: str, force: bool) -> Path:
+    """Write the checkpoint's model as shipped weights ``weights/<name>.*`` with a card."""
+    model_class, data_class = system_classes(system)
+    if not checkpoint.is_file():
+        raise UserError(f"{checkpoint}: no such checkpoint")
+    stem = Path(name) if "/" in name else WEIGHTS_DIR / name
+    if stem.with_suffix(".safetensors").exists() and not force:
+        raise UserError(f"{stem}.safetensors: already exists (use --force to replace it)")
+    lit = model_class.load_from_checkpoint(checkpoint, map_location="cpu")
+    config = find_run_config(checkpoint)
+    card = save_weights(
+        lit.model,
+        stem,
+        model_name=lit.hparams["model"],
+        data=data_class.SOURCES,
+        command=f"rsuite train {system} fit --config {config}" if config else f"rsuite train {system} fit",
+        metrics={},
+        metrics_command="",
+    )
+    print(f"wrote {stem}.safetensors ({card['num_params']} parameters); run bench/ to fill in its metrics")
+    return stem
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.cli_args[:1] == ["export"]:
+        if len(args.cli_args) != 3:
+            raise UserError("usage: rsuite train SYSTEM export CKPT NAME")
+        export(args.system, Path(args.cli_args[1]), args.cli_args[2], args.force)
+        return 0
+    from lightning.pytorch.cli import LightningCLI
+
+    model_class, data_class = system_classes(args.system)
+    LightningCLI(
+        model_class,
+        data_class,
+        args=args.cli_args,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": f"rsuite train {args.system}"},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    from apps.cli import run
+
+    sys.exit(run("train", sys.argv[1:]))

@@ -1,0 +1,90 @@
+"""Dense-flow warping and flow resizing, in pixel units.
+
+Conventions shared by every function here:
+
+* flow is ``(B, 2, H, W)`` in **pixels**, channel order ``(x, y)``: ``flow[:, 0]`` moves along
+  columns (width), ``flow[:, 1]`` along rows (height);
+* pixel ``(x, y)`` is the centre of column ``x`` and row ``y``; sampling uses the
+  ``align_corners=True`` convention, so pixel 0 and pixel ``W - 1`` are the first and last centres.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from kornia.geometry.transform import remap
+from kornia.utils import create_meshgrid
+
+
+def warp(
+    image: torch.Tensor, flow_px: torch.Tensor, padding_mode: Literal["border", "zeros"] = "border"
+) -> torch.Tensor:
+    r"""Backward-warp an image or feature map by a dense flow in pixels.
+
+    .. math:: \text{out}(p) = \text{image}(p + \text{flow}(p))
+
+    sampled bilinearly (``align_corners=True``). With ``flow_px`` the flow from frame ``t`` to frame
+    ``t-1``, ``warp(frame_prev, flow_px)`` brings frame ``t-1`` into the pixel grid of frame ``t``.
+
+    Args:
+        image: (B, C, H, W) image or features to sample from.
+        flow_px: (B, 2, H, W) displacement in pixels, channels ``(x, y)``; same dtype as ``image``.
+        padding_mode: value of samples that fall outside the image: ``"border"`` repeats the
+            nearest edge pixel, ``"zeros"`` reads zeros (bilinear weights still blend the edge pixel
+            with zero within one pixel outside).
+
+    Returns:
+        (B, C, H, W) warped image, same dtype as ``image``.
+    """
+    if image.ndim != 4 or flow_px.ndim != 4:
+        raise ValueError(f"warp expects (B, C, H, W) image and flow, got {tuple(image.shape)}, {tuple(flow_px.shape)}")
+    b, _, h, w = image.shape
+    if flow_px.shape != (b, 2, h, w):
+        raise ValueError(f"flow must be (B, 2, H, W) = {(b, 2, h, w)} to match the image, got {tuple(flow_px.shape)}")
+    if padding_mode not in ("border", "zeros"):
+        raise ValueError(f"padding_mode must be 'border' or 'zeros', got {padding_mode!r}")
+    grid = create_meshgrid(h, w, normalized_coordinates=False, device=flow_px.device, dtype=flow_px.dtype)
+    coords = grid + flow_px.permute(0, 2, 3, 1)  # (B, H, W, 2) as (x, y)
+    return remap(image, coords[..., 0], coords[..., 1], padding_mode=padding_mode, align_corners=True)
+
+
+def upsample_flow(flow_px: torch.Tensor, scale: int, align_corners: bool = False) -> torch.Tensor:
+    """Resize a pixel-unit flow field by an integer factor: bilinear resampling, vectors times ``scale``.
+
+    Args:
+        flow_px: (B, 2, H, W) flow in pixels of the low-resolution grid, channels ``(x, y)``.
+        scale: integer factor >= 1.
+        align_corners: grid convention of the resampling. ``False`` (default) treats pixels as
+            areas, matching ``F.pixel_shuffle`` / ``F.interpolate`` image upscaling (FRVSR);
+            ``True`` pins the corner pixels (RAFT's ``upflow8``).
+
+    Returns:
+        (B, 2, scale·H, scale·W) flow in pixels of the high-resolution grid.
+    """
+    if flow_px.ndim != 4 or flow_px.shape[1] != 2:
+        raise ValueError(f"upsample_flow expects (B, 2, H, W), got {tuple(flow_px.shape)}")
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    h, w = flow_px.shape[-2:]
+    up = F.interpolate(flow_px, size=(h * scale, w * scale), mode="bilinear", align_corners=align_corners)
+    return up * scale
+
+
+def space_to_depth(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Fold ``block × block`` spatial cells into channels (``F.pixel_unshuffle``; inverse ``F.pixel_shuffle``).
+
+    Output channel ``c·block² + dy·block + dx`` holds ``x[:, c, block·i + dy, block·j + dx]`` at
+    position ``(i, j)`` (FRVSR's space-to-depth of the warped high-resolution estimate).
+
+    Args:
+        x: (B, C, H, W) with H and W divisible by ``block``.
+        block: cell size >= 1.
+
+    Returns:
+        (B, C·block², H / block, W / block).
+    """
+    if x.ndim != 4 or x.shape[-2] % block or x.shape[-1] % block:
+        raise ValueError(f"space_to_depth expects (B, C, H, W) with H, W divisible by {block}, got {tuple(x.shape)}")
+    return F.pixel_unshuffle(x, block)

@@ -1,0 +1,75 @@
+"""The app conventions through the real `rsuite` command: usage, bad input, no overwrite, atomic output."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from apps.common import UserError, atomic_output
+
+
+def rsuite(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "apps.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_usage_lists_jobs_and_unknown_job_exits_2():
+    result = rsuite("--help")
+    assert result.returncode == 0 and "read-digits" in result.stdout and "info" in result.stdout
+    result = rsuite("no-such-job")
+    assert result.returncode == 2 and "unknown job" in result.stderr
+
+
+def test_info_reports_versions_and_weights(tmp_path):
+    result = rsuite("info", "--json", "--weights-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["torch"].startswith("2.") and report["auto_device"] in ("cpu", "cuda")
+    assert report["weights"] == []
+
+
+def test_missing_input_is_one_line_exit_2(tmp_path):
+    missing = tmp_path / "nowhere"
+    result = rsuite("info", "--weights-dir", str(missing))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_output_is_not_overwritten_without_force(tmp_path):
+    (tmp_path / "out").mkdir()
+    output = tmp_path / "out" / "report.json"
+    assert rsuite("info", "--quiet", "--weights-dir", str(tmp_path), "--output", str(output)).returncode == 0
+    assert json.loads(output.read_text())["weights"] == []
+    output.write_text("keep me")
+    result = rsuite("info", "--quiet", "--weights-dir", str(tmp_path), "--output", str(output))
+    assert result.returncode == 2 and "--force" in result.stderr
+    assert output.read_text() == "keep me"
+    assert rsuite("info", "--quiet", "--force", "--weights-dir", str(tmp_path), "--output", str(output)).returncode == 0
+    assert output.read_text() != "keep me"
+    assert sorted(p.name for p in output.parent.iterdir()) == ["report.json"]  # no temporary left behind
+
+
+def test_corrupt_weights_are_flagged(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    result = rsuite("info", "--weights-dir", str(tmp_path))
+    assert result.returncode == 1 and "unreadable card" in result.stdout
+
+
+def test_atomic_output_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target, force=True) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("writer crashed")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    with pytest.raises(UserError, match="output folder"):
+        with atomic_output(tmp_path / "missing" / "x.txt"):
+            pass
+
+
+def test_module_entry_point_works():
+    result = subprocess.run([sys.executable, "-m", "apps.info", "--json", "--weights-dir", "."], capture_output=True, text=True)
+    assert result.returncode == 0 and json.loads(result.stdout)["weights"] == []

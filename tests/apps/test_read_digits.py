@@ -1,0 +1,77 @@
+"""`rsuite read-digits` end to end with a tiny model saved as weights: outputs, JSON, bad inputs."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from recurrent.registry import save_weights
+from vision.digits.model import crnn_digits
+from vision.digits.reader import read_digits
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    model = crnn_digits(stem_channels=8, stage_channels=(8, 16, 16), lstm_hidden=16).eval()
+    save_weights(model, folder / "tiny", model_name="crnn-digits", data=[], command="test", metrics={}, metrics_command="test")
+    return folder / "tiny"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 120), dtype=np.uint8)).save(folder / "gray.png")
+    Image.fromarray(rng.integers(0, 255, (60, 90, 3), dtype=np.uint8)).save(folder / "rgb.jpg")
+    Image.fromarray(rng.integers(0, 255, (30, 200, 4), dtype=np.uint8)).save(folder / "rgba10.png")
+    Image.fromarray(rng.integers(0, 255, (30, 200, 4), dtype=np.uint8)).save(folder / "rgba9.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    return folder
+
+
+def rsuite(*args):
+    return subprocess.run([sys.executable, "-m", "apps.cli", "read-digits", *args], capture_output=True, text=True)
+
+
+def test_lines_json_and_bad_file(weights, images):
+    result = rsuite(str(images), "--weights", str(weights), "--quiet")
+    assert result.returncode == 1  # broken.png failed, the rest were read
+    assert result.stderr.count("\n") == 1 and "broken.png" in result.stderr and "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    names = [line.split("\t")[0].rsplit("/", 1)[-1] for line in lines]
+    assert names == ["gray.png", "rgb.jpg", "rgba9.png", "rgba10.png"]  # natural order
+    for line in lines:
+        path, text, confidence = line.split("\t")
+        assert text == "" or text.isdigit()
+        assert 0.0 <= float(confidence) <= 1.0
+    result = rsuite(str(images / "gray.png"), "--weights", str(weights), "--json", "--beam", "4", "--quiet")
+    assert result.returncode == 0
+    record = json.loads(result.stdout)
+    assert set(record) == {"path", "text", "confidence"}
+
+
+def test_missing_input_and_missing_weights(weights, images, tmp_path):
+    result = rsuite(str(tmp_path / "nothing.png"), "--weights", str(weights))
+    assert result.returncode == 2 and "nothing.png" in result.stderr and "Traceback" not in result.stderr
+    result = rsuite(str(images / "gray.png"), "--weights", str(tmp_path / "absent"))
+    assert result.returncode == 2 and "absent.json" in result.stderr
+
+
+def test_api_keeps_input_order(monkeypatch):
+    import vision.digits.reader as reader
+
+    seen_batches = []
+
+    def fake_read_batch(model, images, beam, min_len, max_len):
+        seen_batches.append([image.shape[1] for image in images])
+        return [(str(image.shape[1]), 0.5) for image in images]
+
+    monkeypatch.setattr(reader, "read_batch", fake_read_batch)
+    widths = [200, 20, 90, 55, 300]
+    readings = read_digits([np.zeros((32, w), np.uint8) for w in widths], model=None, batch_size=2)
+    assert [r.text for r in readings] == [str(w) for w in widths]
+    assert seen_batches == [[20, 55], [90, 200], [300]]  # batched by similar aspect ratio

@@ -1,0 +1,49 @@
+"""`rsuite train`: LightningCLI pass-through, including DDP on two CPU processes, and export to weights."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+TINY = json.dumps({"stem_channels": 8, "stage_channels": [8, 16, 16], "lstm_hidden": 16})
+
+
+def rsuite_train(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "apps.cli", "train", "digits", *args], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_fast_dev_run_with_ddp_on_two_cpu_processes(tmp_path):
+    result = rsuite_train(
+        "fit", "--trainer.fast_dev_run", "1", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+        "--trainer.strategy", "ddp", "--trainer.enable_progress_bar", "false",
+        "--model.model_config", TINY, "--data.data_root", str(tmp_path / "no-data"),
+        "--data.batch_size", "4", "--data.num_workers", "0", "--data.val_synthetic", "8",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fast_dev_run" in result.stderr + result.stdout
+
+
+def test_fit_checkpoint_then_export_to_weights(tmp_path):
+    result = rsuite_train(
+        "fit", "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path / "run"),
+        "--model.model_config", TINY, "--data.data_root", str(tmp_path / "no-data"), "--data.batch_size", "4",
+        "--data.samples_per_epoch", "8", "--data.num_workers", "0", "--data.val_synthetic", "8",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = next((tmp_path / "run").rglob("*.ckpt"))
+    result = rsuite_train("export", str(checkpoint), str(tmp_path / "tiny"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    assert card["model"] == "crnn-digits" and card["config"]["lstm_hidden"] == 16
+    assert card["command"].startswith("rsuite train digits fit --config") and card["data"]
+    result = rsuite_train("export", str(checkpoint), str(tmp_path / "tiny"), cwd=tmp_path)
+    assert result.returncode == 2 and "--force" in result.stderr

@@ -1,0 +1,66 @@
+import torch
+import torch.nn.functional as F
+
+from recurrent.registry import count_params
+from vision.digits.model import BLANK, NUM_CLASSES, crnn_digits, crnn_zhan2017
+
+TINY = {"stem_channels": 8, "stage_channels": (8, 16, 16), "lstm_hidden": 16}
+
+
+def test_zhan2017_reads_a_512x6x15_map_as_15_steps():
+    model = crnn_zhan2017().eval()
+    features = model.stages(model.stem(torch.zeros(1, 1, 50, 120)))
+    assert features.shape == (1, 512, 6, 15)
+    assert model.time_steps(120) == 15
+    assert model.encoder.lstms[0].input_size == 512 * 6
+
+
+def test_time_steps_match_the_output_and_suffice_for_12_repeated_digits():
+    model = crnn_digits(**TINY).eval()
+    for width in (16, 37, 120, 301):
+        assert model(torch.zeros(2, 1, 32, width)).shape == (2, model.time_steps(width), NUM_CLASSES)
+    # 12 digits need up to 12 + 11 steps (a blank between repeats); a 12-digit string is >= 96 px wide
+    # at height 32 in every synthetic or real sample (0.25 aspect per digit at the very least).
+    assert model.time_steps(96) >= 23
+    assert torch.equal(model.time_steps(torch.tensor([37, 120])), torch.tensor([10, 30]))
+
+
+def test_output_is_log_probabilities_and_gradients_flow():
+    model = crnn_digits(**TINY)
+    log_probs = model(torch.randn(3, 1, 32, 64))
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(3, 16))
+    log_probs.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_rejects_wrong_height():
+    model = crnn_digits(**TINY)
+    try:
+        model(torch.zeros(1, 1, 30, 64))
+    except ValueError as error:
+        assert "(B, 1, 32, W)" in str(error)
+    else:
+        raise AssertionError("wrong height accepted")
+
+
+def test_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    model = crnn_digits(**TINY)
+    images = torch.rand(4, 1, 32, 64)
+    texts = ["12", "345", "7", "9090"]
+    targets = torch.tensor([int(c) + 1 for t in texts for c in t])
+    lengths = torch.full((4,), model.time_steps(64))
+    target_lengths = torch.tensor([len(t) for t in texts])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss = F.ctc_loss(model(images).transpose(0, 1), targets, lengths, target_lengths, blank=BLANK)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0], losses[::10]
+
+
+def test_shipped_config_size():
+    assert 1.5e6 < count_params(crnn_digits()) < 3e6

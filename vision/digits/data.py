@@ -1,0 +1,370 @@
+"""Data for the digit reader: image normalisation, glyph banks of real handwritten digits, synthetic
+handwritten and printed strings with document-like degradations, and the real ORAND-CAR-A crops.
+
+Image convention everywhere: float32 arrays in [0, 1], ink bright (≈1) on a dark background (≈0);
+:func:`normalize_image` brings any photo or scan to it at the model height.
+
+Data root layout (``make data``): ``digits/usps/zip.{train,test}.gz``, ``digits/hwd1000/``,
+``digits/opencv_digits.png``, ``digits/orand_car_a_train/`` (+ ``labels.tsv``), ``fonts/printed/``,
+``fonts/handwriting/``. Held out from training: the USPS test split, hwd1000 items 80–99 of each digit,
+OpenCV digits columns 80–99, and the ORAND-CAR-A fold ``fold == VAL_FOLD`` (see :func:`orand_fold`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+MAX_DIGITS = 12
+VAL_FOLD = 0
+NUM_FOLDS = 5
+SEPARATORS = [".", ",", "-", ".-", "=", "/", "$"]
+
+
+def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.ndarray:
+    """Any grayscale image (H, W) uint8 or float -> (height, W') float32 in [0, 1], ink bright.
+
+    Polarity is decided by the median (documents are mostly background); contrast is stretched between
+    the 2nd and 98th percentiles; the aspect ratio is kept (width clamped to [height/2, max_width]).
+    """
+    image = gray.astype(np.float32)
+    if image.max() > 1.0:
+        image /= 255.0
+    if np.median(image) > 0.5:
+        image = 1.0 - image
+    low, high = np.percentile(image, [2, 98])
+    image = np.clip((image - low) / max(high - low, 1e-3), 0.0, 1.0)
+    h, w = image.shape
+    width = int(np.clip(round(w * height / h), height // 2, max_width))
+    interpolation = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def load_image_gray(path: str | Path) -> np.ndarray:
+    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white) as uint8 (H, W)."""
+    with Image.open(path) as image:
+        if image.mode in ("RGBA", "LA", "P"):
+            image = image.convert("RGBA")
+            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, image)
+        return np.asarray(image.convert("L"))
+
+
+# ---------------------------------------------------------------------------------------------- glyphs
+
+
+def _crop_ink(glyph: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(glyph > 0.2)
+    if len(ys) == 0:
+        return glyph
+    return glyph[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def load_glyphs(data_root: str | Path, split: str) -> list[tuple[int, np.ndarray]]:
+    """Real handwritten single digits as (label, ink-bright float crop), from USPS, hwd1000 and OpenCV.
+
+    ``split`` is ``train`` or ``test`` (the held-out items listed in the module docstring).
+    """
+    root = Path(data_root) / "digits"
+    glyphs: list[tuple[int, np.ndarray]] = []
+    usps = root / "usps" / f"zip.{split}.gz"
+    if usps.is_file():
+        rows = np.loadtxt(gzip.open(usps), dtype=np.float32)
+        for row in rows:
+            glyphs.append((int(row[0]), _crop_ink((row[1:].reshape(16, 16) + 1) / 2)))
+    hwd = root / "hwd1000" / "labels.tsv"
+    if hwd.is_file():
+        for line in hwd.read_text().splitlines():
+            name, label = line.split("\t")
+            index = int(Path(name).stem.split("-")[-1])
+            if (index >= 80) == (split == "test"):
+                ink = 1.0 - load_image_gray(root / "hwd1000" / name).astype(np.float32) / 255
+                glyphs.append((int(label), _crop_ink(ink)))
+    sheet = root / "opencv_digits.png"
+    if sheet.is_file():
+        image = load_image_gray(sheet).astype(np.float32) / 255
+        columns = range(80, 100) if split == "test" else range(80)
+        for row in range(50):
+            for col in columns:
+                glyphs.append((row // 5, _crop_ink(image[row * 20 : row * 20 + 20, col * 20 : col * 20 + 20])))
+    return [(label, g) for label, g in glyphs if g.size > 4]
+
+
+def list_fonts(data_root: str | Path | None) -> list[Path]:
+    """Font files from ``fonts/printed`` and ``fonts/handwriting`` under the data root, plus the DejaVu
+    fonts matplotlib ships (so printed strings work without a data root)."""
+    import matplotlib
+
+    fonts = sorted((Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("DejaVu*.ttf"))
+    if data_root is not None:
+        for sub in ("printed", "handwriting"):
+            folder = Path(data_root) / "fonts" / sub
+            fonts += sorted(p for p in folder.glob("*") if p.suffix.lower() in (".ttf", ".otf"))
+    return fonts
+
+
+# ------------------------------------------------------------------------------------------- synthesis
+
+
+def random_text(rng: np.random.Generator, max_digits: int = MAX_DIGITS) -> str:
+    length = int(rng.integers(1, max_digits + 1))
+    return "".join(str(d) for d in rng.integers(0, 10, length))
+
+
+def _punctuate(rng: np.random.Generator, text: str) -> list[str]:
+    """Tokens to draw: the digits plus unlabelled separators as on cheques (``25.574.-``)."""
+    tokens = list(text)
+    if rng.random() < 0.4 and len(text) > 3:
+        out, group = [], rng.choice([".", ",", " "])
+        for i, ch in enumerate(text):
+            if i and (len(text) - i) % 3 == 0:
+                out.append(group)
+            out.append(ch)
+        tokens = out
+    if rng.random() < 0.3:
+        tokens.append(str(rng.choice(SEPARATORS)))
+    if rng.random() < 0.1:
+        tokens.insert(0, str(rng.choice(["$", "#", "-"])))
+    return tokens
+
+
+def compose_handwritten(rng: np.random.Generator, glyphs: list[list[np.ndarray]], text: str) -> np.ndarray:
+    """Place real digit glyphs side by side with random size, slant, stroke width, spacing (including
+    touching and overlap) and baseline jitter; separators are drawn as short strokes/dots."""
+    height = 64
+    digit_h = int(rng.integers(30, 50))
+    slant = rng.uniform(-0.35, 0.35)
+    stroke = int(rng.integers(-1, 3))
+    gap_mean = rng.uniform(-0.12, 0.35) * digit_h
+    pieces = []
+    for token in _punctuate(rng, text):
+        if token.isdigit():
+            pool = glyphs[int(token)]
+            glyph = pool[int(rng.integers(len(pool)))]
+            h = int(digit_h * rng.uniform(0.85, 1.12))
+            w = max(2, int(glyph.shape[1] * h / glyph.shape[0] * rng.uniform(0.85, 1.2)))
+            piece = cv2.resize(glyph, (w, h), interpolation=cv2.INTER_LINEAR)
+        else:
+            piece = _separator(rng, token, digit_h)
+            h = piece.shape[0]
+        pieces.append((piece, h))
+    total_w = int(sum(p.shape[1] for p, _ in pieces) + max(gap_mean, 0) * len(pieces) + 2 * digit_h)
+    canvas = np.zeros((height, total_w + height), np.float32)
+    x = int(rng.integers(2, 12))
+    baseline = (height + digit_h) // 2
+    for piece, h in pieces:
+        top = int(np.clip(baseline - h + rng.normal(0, 2.0), 0, height - piece.shape[0]))
+        if piece.shape[0] < digit_h * 0.5:  # separators sit on the baseline
+            top = int(np.clip(baseline - piece.shape[0] - rng.integers(0, 4), 0, height - piece.shape[0]))
+        region = canvas[top : top + piece.shape[0], x : x + piece.shape[1]]
+        np.maximum(region, piece[: region.shape[0], : region.shape[1]], out=region)
+        x += piece.shape[1] + int(rng.normal(gap_mean, 0.08 * digit_h))
+        x = max(x, 1)
+    canvas = canvas[:, : max(x, 8) + int(rng.integers(2, 12))]
+    shear = np.float32([[1, slant, -slant * height / 2], [0, 1, 0]])
+    canvas = cv2.warpAffine(canvas, shear, (canvas.shape[1], height), flags=cv2.INTER_LINEAR)
+    if stroke:
+        kernel = np.ones((abs(stroke) + 1, abs(stroke) + 1), np.uint8)
+        canvas = cv2.dilate(canvas, kernel) if stroke > 0 else cv2.erode(canvas, kernel)
+    return canvas
+
+
+def _separator(rng: np.random.Generator, token: str, digit_h: int) -> np.ndarray:
+    size = max(3, digit_h // 6)
+    thick = max(1, digit_h // 12)
+    width = size * 2 + digit_h // 3 * (len(token) + (token in "-=/$#"))
+    piece = np.zeros((digit_h, width), np.float32)
+    for i, ch in enumerate(token):
+        cx = size + i * digit_h // 3
+        if ch in ".,":
+            cv2.circle(piece, (cx, digit_h - size), thick, 1.0, -1)
+            if ch == ",":
+                cv2.line(piece, (cx, digit_h - size), (cx - thick, digit_h - 1), 1.0, thick)
+        elif ch in "-=":
+            y = digit_h // 2
+            cv2.line(piece, (cx - size, y), (cx + size * 2, y), 1.0, thick)
+            if ch == "=":
+                cv2.line(piece, (cx - size, y + 2 * thick + 2), (cx + size * 2, y + 2 * thick + 2), 1.0, thick)
+        else:
+            cv2.line(piece, (cx, digit_h - 2), (cx + size * 2, 2), 1.0, thick)
+    return piece
+
+
+def render_printed(rng: np.random.Generator, fonts: list[Path], text: str) -> np.ndarray:
+    """Render ``text`` (with unlabelled separators) in a random font, size, tracking and weight."""
+    font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), int(rng.integers(28, 56)))
+    tokens = _punctuate(rng, text)
+    tracking = rng.uniform(-0.05, 0.4) * font.size
+    widths = [font.getlength(t) for t in tokens]
+    width = int(sum(widths) + tracking * len(tokens) + font.size * 2)
+    image = Image.new("L", (max(width, 8), int(font.size * 1.8)), 0)
+    draw = ImageDraw.Draw(image)
+    x = font.size * 0.4
+    stroke = int(rng.random() < 0.2)
+    for token, w in zip(tokens, widths):
+        draw.text((x, font.size * 0.3), token, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
+        x += w + tracking
+    array = np.asarray(image, np.float32) / 255
+    ys, xs = np.nonzero(array > 0.2)
+    if len(ys) == 0:
+        return array
+    pad = int(rng.integers(1, max(2, font.size // 3)))
+    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, array.shape[0])
+    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, array.shape[1])
+    return array[y0:y1, x0:x1]
+
+
+def degrade(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
+    """Turn an ink map into a document-like uint8 photo/scan: paper texture or guilloche, ink and paper
+    tones (either polarity), underline, rotation, blur, noise and JPEG artefacts."""
+    h, w = ink.shape
+    paper = rng.uniform(0.55, 1.0)
+    ink_tone = rng.uniform(0.0, min(0.45, paper - 0.25))
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(1, 8))
+    background = paper + texture / (np.abs(texture).max() + 1e-6) * rng.uniform(0, 0.15)
+    if rng.random() < 0.3:  # guilloche-like security pattern
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        freq, angle = rng.uniform(0.15, 0.6), rng.uniform(0, np.pi)
+        waves = np.sin(freq * (xx * np.cos(angle) + yy * np.sin(angle)) + 3 * np.sin(0.05 * xx))
+        background = background - rng.uniform(0.03, 0.15) * (waves > 0.6)
+    if rng.random() < 0.25:  # underline / box line
+        y = int(rng.integers(int(h * 0.75), h))
+        ink = ink.copy()
+        cv2.line(ink, (0, y), (w, y + int(rng.integers(-3, 4))), float(rng.uniform(0.5, 1)), int(rng.integers(1, 3)))
+    image = background * (1 - ink) + ink_tone * ink
+    if rng.random() < 0.5:
+        angle = rng.uniform(-4, 4)
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        image = cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.5:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.5))
+    image = image + rng.normal(0, rng.uniform(0, 0.06), image.shape)
+    if rng.random() < 0.1:
+        image = 1 - image
+    image = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        scale = rng.uniform(0.4, 1.0)  # low resolution before the JPEG
+        small = cv2.resize(image, (max(4, int(w * scale)), max(4, int(h * scale))), interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 95))])
+        image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+    return image
+
+
+@dataclass
+class SyntheticConfig:
+    handwritten_fraction: float = 0.6  # the rest are printed strings
+    max_digits: int = MAX_DIGITS
+
+
+class SyntheticDigits(IterableDataset):
+    """Endless synthetic digit strings; yields ``(image (H, W) float32, text)``, normalised.
+
+    Each worker gets its own random stream from ``seed``; with ``length`` set the dataset is finite and
+    reproducible (for validation).
+    """
+
+    def __init__(
+        self,
+        glyphs: list[tuple[int, np.ndarray]],
+        fonts: list[Path],
+        height: int,
+        config: SyntheticConfig = SyntheticConfig(),
+        seed: int = 0,
+        length: int | None = None,
+    ):
+        self.by_digit = [[g for label, g in glyphs if label == d] for d in range(10)]
+        self.fonts = fonts
+        self.height = height
+        self.config = config
+        self.seed = seed
+        self.length = length
+        self.use_handwritten = all(self.by_digit)
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        text = random_text(rng, self.config.max_digits)
+        if self.use_handwritten and rng.random() < self.config.handwritten_fraction:
+            ink = compose_handwritten(rng, self.by_digit, text)
+        else:
+            ink = render_printed(rng, self.fonts, text)
+        return normalize_image(degrade(rng, ink), self.height), text
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        if self.length is not None:
+            for index in range(worker, self.length, workers):
+                yield self.sample(np.random.default_rng([self.seed, index]))
+            return
+        rng = np.random.default_rng([self.seed, worker, int(torch.initial_seed()) % 2**32])
+        while True:
+            yield self.sample(rng)
+
+
+# ------------------------------------------------------------------------------------------------ real
+
+
+def orand_fold(file_name: str) -> int:
+    """Deterministic fold (0..4) of an ORAND-CAR-A crop from its source number (``a_car_000154``)."""
+    key = file_name.split("_png")[0]
+    return int(hashlib.sha1(key.encode()).hexdigest(), 16) % NUM_FOLDS
+
+
+def load_orand(data_root: str | Path, folds: set[int]) -> list[tuple[Path, str]]:
+    folder = Path(data_root) / "digits" / "orand_car_a_train"
+    items = []
+    for line in (folder / "labels.tsv").read_text().splitlines():
+        name, text = line.split("\t")
+        if orand_fold(name) in folds:
+            items.append((folder / name, text))
+    return items
+
+
+class LabelledImages(Dataset):
+    """Real labelled images ``[(path, text)]``; with ``augment`` a light geometric/photometric jitter."""
+
+    def __init__(self, items: list[tuple[Path, str]], height: int, augment: bool = False, seed: int = 0):
+        self.images = [load_image_gray(path) for path, _ in items]
+        self.texts = [text for _, text in items]
+        self.height = height
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
+        image = self.images[index]
+        if self.augment:
+            rng = self.rng
+            h, w = image.shape
+            matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-3, 3), rng.uniform(0.9, 1.05))
+            matrix[0, 1] += rng.uniform(-0.15, 0.15)
+            image = cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+            if rng.random() < 0.3:
+                image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.2))
+        return normalize_image(image, self.height), self.texts[index]
+
+
+def collate(batch: list[tuple[np.ndarray, str]]) -> dict[str, torch.Tensor | list[str]]:
+    """Pad to the widest image (with background 0). Returns images (B, 1, H, W), widths (B,), texts,
+    and CTC targets: labels concatenated (digit d -> d + 1) with their lengths."""
+    width = max(image.shape[1] for image, _ in batch)
+    images = torch.zeros(len(batch), 1, batch[0][0].shape[0], width)
+    for i, (image, _) in enumerate(batch):
+        images[i, 0, :, : image.shape[1]] = torch.from_numpy(image)
+    texts = [text for _, text in batch]
+    return {
+        "images": images,
+        "widths": torch.tensor([image.shape[1] for image, _ in batch]),
+        "texts": texts,
+        "targets": torch.tensor([int(ch) + 1 for text in texts for ch in text], dtype=torch.long),
+        "target_lengths": torch.tensor([len(text) for text in texts], dtype=torch.long),
+    }

@@ -1,0 +1,184 @@
+"""Lightning system and data module for the digit reader (``rsuite train digits``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, IterableDataset
+
+from recurrent.registry import get_model, load_model
+from vision.digits import data
+from vision.digits.decode import greedy_decode
+from vision.digits.model import BLANK
+
+
+def default_data_root() -> str:
+    return os.environ.get("RSUITE_DATA", "data")
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def initial_state(source: str) -> dict[str, torch.Tensor]:
+    """Model state dict from a Lightning checkpoint (``.ckpt``) or shipped weights (name or path)."""
+    if source.endswith(".ckpt"):
+        state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
+        return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    return load_model(source).state_dict()
+
+
+class DigitsSystem(L.LightningModule):
+    """CTC training of a registered digit reader (``crnn-digits`` by default)."""
+
+    def __init__(
+        self,
+        model: str = "crnn-digits",
+        model_config: dict[str, Any] | None = None,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+        warmup_steps: int = 300,
+        init_from: str | None = None,
+    ):
+        """``init_from``: start from the model weights in a Lightning checkpoint or shipped weights
+        (name or path), e.g. to fine-tune; optimizer state is not taken (use ``--ckpt_path`` to resume)."""
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = get_model(model, **(model_config or {}))
+        if init_from:
+            self.model.load_state_dict(initial_state(init_from))
+
+    def ctc_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        log_probs = self.model(batch["images"])
+        lengths = self.model.time_steps(batch["widths"]).to(log_probs.device)
+        loss = F.ctc_loss(
+            log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"], blank=BLANK, zero_infinity=True
+        )
+        return loss, log_probs, lengths
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self.ctc_loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["texts"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        loss, log_probs, lengths = self.ctc_loss(batch)
+        predictions = [greedy_decode(lp[:n]) for lp, n in zip(log_probs, lengths)]
+        texts = batch["texts"]
+        correct = sum(p == t for p, t in zip(predictions, texts)) / len(texts)
+        cer = sum(edit_distance(p, t) for p, t in zip(predictions, texts)) / max(1, sum(map(len, texts)))
+        name = self.trainer.datamodule.val_names[dataloader_idx]
+        kwargs = {"batch_size": len(texts), "add_dataloader_idx": False}
+        self.log(f"val/{name}_loss", loss, **kwargs)
+        self.log(f"val/{name}_acc", correct, prog_bar=True, **kwargs)
+        self.log(f"val/{name}_cer", cer, **kwargs)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        total = max(int(self.trainer.estimated_stepping_batches), self.hparams.warmup_steps + 1)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, self.hparams.lr, total_steps=total, pct_start=self.hparams.warmup_steps / total
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class _Mixture(IterableDataset):
+    """``steps`` items per epoch: real labelled images with probability ``real_fraction``, else synthetic.
+
+    Items come out in pools of ``pool`` sorted by width, so that consecutive items (one batch) have
+    similar widths and little padding; the pool order itself is shuffled.
+    """
+
+    def __init__(
+        self, synthetic: data.SyntheticDigits, real: data.LabelledImages | None, real_fraction: float, steps: int,
+        pool: int = 256,
+    ):
+        self.synthetic, self.real, self.real_fraction, self.steps, self.pool = synthetic, real, real_fraction, steps, pool
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        workers = info.num_workers if info else 1
+        rng = np.random.default_rng(int(torch.initial_seed()) % 2**32)
+        synthetic = iter(self.synthetic)
+        remaining = self.steps // workers
+        while remaining > 0:
+            size = min(self.pool, remaining)
+            items = [
+                self.real[int(rng.integers(len(self.real)))]
+                if self.real is not None and rng.random() < self.real_fraction
+                else next(synthetic)
+                for _ in range(size)
+            ]
+            items.sort(key=lambda item: item[0].shape[1])
+            yield from items
+            remaining -= size
+
+
+class DigitsData(L.LightningDataModule):
+    """Synthetic strings (real handwritten glyphs + fonts) mixed with the real ORAND-CAR-A training folds.
+
+    Without a data root (or with an empty one) it falls back to printed strings in matplotlib's DejaVu
+    fonts, which is what the tests use. Validation: the held-out ORAND fold (``orand``) when present and
+    a fixed set of synthetic strings built from held-out glyphs (``synth``).
+    """
+
+    SOURCES = [
+        {"name": "USPS handwritten digits, train split (Le Cun et al. 1990)", "license": "not stated (AT&T Research)"},
+        {"name": "hwd-1000 handwritten digits, items 0-79 per digit", "license": "MIT"},
+        {"name": "OpenCV samples digits.png, columns 0-79 (Debian opencv-doc)", "license": "Apache-2.0 (OpenCV)"},
+        {"name": "ORAND-CAR-A training split, folds 1-4 (fold 0 held out)", "license": "MIT (Labeled_ORAND-CAR-A)"},
+        {"name": "Debian font packages and matplotlib's DejaVu fonts", "license": "per font: OFL / GPL+FE / Bitstream Vera"},
+    ]
+
+    def __init__(
+        self,
+        data_root: str | None = None,
+        height: int = 32,
+        batch_size: int = 64,
+        real_fraction: float = 0.3,
+        samples_per_epoch: int = 32000,
+        val_synthetic: int = 512,
+        num_workers: int = 1,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.root = Path(data_root or default_data_root())
+        self.val_names: list[str] = []
+
+    def setup(self, stage: str) -> None:
+        h = self.hparams
+        fonts = data.list_fonts(self.root)
+        has_orand = (self.root / "digits" / "orand_car_a_train" / "labels.tsv").is_file()
+        train_folds = set(range(data.NUM_FOLDS)) - {data.VAL_FOLD}
+        real = data.LabelledImages(data.load_orand(self.root, train_folds), h.height, augment=True) if has_orand else None
+        synthetic = data.SyntheticDigits(data.load_glyphs(self.root, "train"), fonts, h.height)
+        self.train_set = _Mixture(synthetic, real, h.real_fraction, h.samples_per_epoch)
+        self.val_sets, self.val_names = [], []
+        if has_orand:
+            self.val_sets.append(data.LabelledImages(data.load_orand(self.root, {data.VAL_FOLD}), h.height))
+            self.val_names.append("orand")
+        self.val_sets.append(
+            data.SyntheticDigits(data.load_glyphs(self.root, "test"), fonts, h.height, seed=1234, length=h.val_synthetic)
+        )
+        self.val_names.append("synth")
+
+    def train_dataloader(self) -> DataLoader:
+        h = self.hparams
+        return DataLoader(
+            self.train_set, batch_size=h.batch_size, collate_fn=data.collate, num_workers=h.num_workers,
+            persistent_workers=h.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [DataLoader(s, batch_size=self.hparams.batch_size, collate_fn=data.collate) for s in self.val_sets]

@@ -1,0 +1,138 @@
+"""Digit-string reader: a ResNet feature extractor, stacked BiLSTMs and a CTC output layer.
+
+The architecture follows Zhan, Wang & Lu 2017, "Handwritten digit string recognition by combination of
+residual network and RNN-CTC" (config ``zhan2017``): a 5×5 stem convolution, max-pooling, residual
+stages up to 512 channels, the final map read column by column as a sequence, two BiLSTM layers and
+11 CTC classes (blank = 0, digit d = d + 1).
+
+Input convention: grayscale, ink bright on a dark background, values standardised per image
+(``vision.digits.data.normalize_image``), height ``config.height``, any width (``zhan2017`` expects
+width 120, giving 15 time steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from recurrent.registry import make_config, register_model
+from recurrent.seq import BiLSTMEncoder
+
+BLANK = 0
+NUM_CLASSES = 11  # blank + 10 digits
+
+
+@dataclass(frozen=True)
+class CRNNConfig:
+    height: int = 32  # input height in pixels
+    stem_channels: int = 32
+    stem_kernel: int = 3
+    stem_padding: int = 1
+    stem_pool: bool = False  # True: stride-1 stem conv then 2×2 max-pool (the paper); False: stride-2 conv
+    stage_channels: tuple[int, ...] = (64, 128, 256)
+    stage_strides: tuple[tuple[int, int], ...] = ((2, 2), (2, 1), (2, 1))  # (height, width) per stage
+    blocks_per_stage: int = 1
+    lstm_hidden: int = 128
+    lstm_layers: int = 2
+    dropout: float = 0.1
+
+
+class ResidualBlock(nn.Module):
+    """Basic ResNet block (two 3×3 conv + BN) with a projection shortcut when the shape changes."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: tuple[int, int] = (1, 1)):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_ch),
+        )
+        needs_projection = in_ch != out_ch or stride != (1, 1)
+        self.shortcut = (
+            nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+            if needs_projection
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class CRNN(nn.Module):
+    """ResNet + BiLSTM + CTC reader.
+
+    Shape:
+        images: (B, 1, H, W) float, H = ``config.height``.
+        returns log-probabilities (B, T, 11) with T = :meth:`time_steps` (W), blank at index 0.
+    """
+
+    def __init__(self, config: CRNNConfig):
+        super().__init__()
+        self.config = config
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, config.stem_channels, config.stem_kernel, 1 if config.stem_pool else 2, config.stem_padding, bias=False),
+            nn.BatchNorm2d(config.stem_channels),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2) if config.stem_pool else nn.Identity(),
+        )
+        blocks, width = [], config.stem_channels
+        for channels, stride in zip(config.stage_channels, config.stage_strides, strict=True):
+            for i in range(config.blocks_per_stage):
+                blocks.append(ResidualBlock(width, channels, tuple(stride) if i == 0 else (1, 1)))
+                width = channels
+        self.stages = nn.Sequential(*blocks)
+        features = width * self._out_size(config.height, axis=0)
+        self.encoder = BiLSTMEncoder(features, config.lstm_hidden, NUM_CLASSES, config.lstm_layers, config.dropout)
+
+    def _out_size(self, size: int, axis: int) -> int:
+        c = self.config
+        size = size + 2 * c.stem_padding - c.stem_kernel
+        size = (size + 1) // 2 if c.stem_pool else size // 2 + 1
+        for stride in c.stage_strides:
+            size = (size - 1) // stride[axis] + 1
+        return size
+
+    def time_steps(self, width: int | torch.Tensor) -> int | torch.Tensor:
+        """Number of CTC time steps for input width(s) ``width``."""
+        if isinstance(width, torch.Tensor):
+            return torch.tensor([self._out_size(int(w), axis=1) for w in width], dtype=torch.long)
+        return self._out_size(width, axis=1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != self.config.height:
+            raise ValueError(f"CRNN expects (B, 1, {self.config.height}, W), got {tuple(images.shape)}")
+        features = self.stages(self.stem(images))  # (B, C, H', T)
+        sequence = features.flatten(1, 2).transpose(1, 2)  # (B, T, C·H')
+        return self.encoder(sequence).log_softmax(-1)
+
+
+ZHAN2017 = CRNNConfig(
+    height=50,
+    stem_channels=64,
+    stem_kernel=5,
+    stem_padding=0,
+    stem_pool=True,
+    stage_channels=(64, 128, 256, 512),
+    stage_strides=((1, 1), (2, 2), (2, 2), (1, 1)),
+    blocks_per_stage=2,
+    lstm_hidden=256,
+    lstm_layers=2,
+    dropout=0.0,
+)
+
+
+@register_model("crnn-zhan2017")
+def crnn_zhan2017(**overrides) -> CRNN:
+    """Zhan et al. 2017: 50×120 input -> 512×6×15 map -> 15 steps -> 2 BiLSTM(256) -> 11 classes."""
+    return CRNN(make_config(ZHAN2017, overrides))
+
+
+@register_model("crnn-digits")
+def crnn_digits(**overrides) -> CRNN:
+    """The shipped reader: height 32, any width, one step per 4 input columns (enough for 12 digits
+    with repeats at any aspect the data has), 2 BiLSTM(128)."""
+    return CRNN(make_config(CRNNConfig(), overrides))
