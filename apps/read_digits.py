@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from apps.common import UserError, add_common_args, pick_device
+from apps.common import UserError, add_common_args, atomic_output, pick_device
 from apps.models import WeightsError, load_model
 from vision.digits.data import load_image_gray
 from vision.digits.reader import DEFAULT_WEIGHTS, read_digits
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -89,6 +90,19 @@ def main(args: argparse.Namespace) -> int:
         else:
             print(f"{path}\t{reading.text}\t{reading.confidence:.4f}")
     return 1 if errors else 0
+
+
+def demo(samples: Path, out: Path, args: argparse.Namespace) -> str:
+    """Read ``samples/digits/*.png`` (the true string is the file name's last part, ``…_4096.png``),
+    write ``out/read-digits.tsv`` and return the accuracy."""
+    files = sorted((samples / "digits").glob("*.png"), key=natural_key)
+    model = load_model(DEFAULT_WEIGHTS, device=pick_device(args.device))
+    readings = read_digits(files, model)
+    truths = [path.stem.rsplit("_", 1)[-1] for path in files]
+    with atomic_output(out / "read-digits.tsv", force=True) as tmp:
+        tmp.write_text("".join(f"{p.name}\t{r.text}\t{r.confidence:.4f}\t{t}\n" for p, r, t in zip(files, readings, truths)))
+    correct = sum(r.text == t for r, t in zip(readings, truths))
+    return f"{correct}/{len(files)} strings read exactly -> {out / 'read-digits.tsv'}"
 
 
 if __name__ == "__main__":

@@ -178,6 +178,14 @@ def copy_file(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def copy_tree(src: Path, dst: Path) -> None:
+    """Copy a folder's contents only: no permission bits (../shared is read-only), no timestamps."""
+    for d, _, files in os.walk(src):
+        (dst / Path(d).relative_to(src)).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(Path(d) / f, dst / Path(d).relative_to(src) / f)
+
+
 # --------------------------------------------------------------------------- Debian / PyPI
 
 def dpkg_version(pkg: str) -> str | None:
@@ -303,7 +311,7 @@ def build_digits(out: Path, shared: Path) -> PartResult:
             res.missing.append(f"digits/{name}: {src} not found")
             continue
         if files is None:
-            shutil.copytree(src, out / name)
+            copy_tree(src, out / name)
         else:
             for f in files:
                 if (src / f).exists():
@@ -616,7 +624,7 @@ def build_speech(out: Path, shared: Path) -> PartResult:
         if not src.is_dir():
             res.missing.append(f"speech/{name}: {src} not found")
             continue
-        shutil.copytree(src, out / name)
+        copy_tree(src, out / name)
         res.items.append(Item(f"speech/{name}", f"shared:speech/{name}", SHARED_LICENSES[f"speech/{name}"]))
     return res
 
@@ -642,8 +650,8 @@ _W = {
     "time": ["on monday", "on tuesday morning", "last winter", "before noon", "after supper",
              "at dawn", "in the spring", "every evening", "at seven o'clock", "on a rainy day",
              "late at night", "in june", "at half past four", "yesterday", "this afternoon"],
-    "num": ("two three four five six seven eight nine ten eleven twelve twenty thirty forty "
-            "fifty a hundred").split(),
+    "num": ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+            "twelve", "twenty", "thirty", "forty", "fifty", "a hundred"],
     "plural": "apples boxes stones letters coins cups books shells pears chairs".split(),
 }
 
@@ -797,9 +805,12 @@ def make_part(name: str, root: Path, shared: Path, force: bool, jobs: int) -> No
         if not it.files:
             it.files, it.bytes = tree_stats(staging / rel)
     files, nbytes = tree_stats(staging)
+    old = root / ".staging" / f"{name}.old"
     if dst.exists():
-        shutil.rmtree(dst)
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
     os.replace(staging, dst)
+    shutil.rmtree(old, ignore_errors=True)
     info = {
         "files": files, "bytes": nbytes, "seconds": round(time.time() - t0, 1),
         "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -288,13 +288,18 @@ class SyntheticDigits(IterableDataset):
         self.length = length
         self.use_handwritten = all(self.by_digit)
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    def render(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        """One document-like uint8 image (as a user would have it) and its digit string."""
         text = random_text(rng, self.config.max_digits)
         if self.use_handwritten and rng.random() < self.config.handwritten_fraction:
             ink = compose_handwritten(rng, self.by_digit, text)
         else:
             ink = render_printed(rng, self.fonts, text)
-        return normalize_image(degrade(rng, ink), self.height), text
+        return degrade(rng, ink), text
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        image, text = self.render(rng)
+        return normalize_image(image, self.height), text
 
     def __iter__(self):
         info = get_worker_info()

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
+from torchmetrics.functional.text import char_error_rate
 
 from recurrent.registry import get_model, load_model
 from vision.digits import data
@@ -20,15 +21,6 @@ from vision.digits.model import BLANK
 
 def default_data_root() -> str:
     return os.environ.get("RSUITE_DATA", "data")
-
-
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
-    return row[-1]
 
 
 def initial_state(source: str) -> dict[str, torch.Tensor]:
@@ -77,7 +69,7 @@ class DigitsSystem(L.LightningModule):
         predictions = [greedy_decode(lp[:n]) for lp, n in zip(log_probs, lengths)]
         texts = batch["texts"]
         correct = sum(p == t for p, t in zip(predictions, texts)) / len(texts)
-        cer = sum(edit_distance(p, t) for p, t in zip(predictions, texts)) / max(1, sum(map(len, texts)))
+        cer = char_error_rate(predictions, texts)
         name = self.trainer.datamodule.val_names[dataloader_idx]
         kwargs = {"batch_size": len(texts), "add_dataloader_idx": False}
         self.log(f"val/{name}_loss", loss, **kwargs)

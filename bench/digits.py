@@ -1,0 +1,134 @@
+"""Digit-string reading: the shipped reader vs Tesseract 5 on material held out of training.
+
+Test sets:
+  orand      real handwritten cheque amounts: the ORAND-CAR-A training-split fold held out of training
+             (fold 0 of 5 by source number; the official ORAND test split is not used anywhere)
+  synth-hw   synthetic strings composed from handwritten digits never used in training
+             (USPS test split, hwd1000 items 80-99, OpenCV digits columns 80-99)
+  synth-pr   synthetic printed strings (fonts as in training, new strings and degradations)
+
+Tesseract runs in single-line mode with a digits whitelist on the same images (the user's images, not
+our normalised ones), all images of a set in one process so its start-up is amortised.
+
+    python bench/digits.py --data-root data [--weights crnn-digits] [--n 500] [--write-card]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchmetrics.functional.text import char_error_rate
+
+from apps.models import load_model
+from recurrent.registry import WEIGHTS_DIR, resolve_weights
+from vision.digits import data
+from vision.digits.reader import read_digits
+
+
+def test_sets(data_root: Path, n: int) -> dict[str, tuple[list[np.ndarray], list[str]]]:
+    sets = {}
+    orand = data.load_orand(data_root, {data.VAL_FOLD})
+    if orand:
+        sets["orand"] = ([data.load_image_gray(p) for p, _ in orand], [t for _, t in orand])
+    glyphs = data.load_glyphs(data_root, "test")
+    fonts = data.list_fonts(data_root)
+    for name, fraction in (("synth-hw", 1.0), ("synth-pr", 0.0)):
+        generator = data.SyntheticDigits(glyphs, fonts, 32, data.SyntheticConfig(handwritten_fraction=fraction))
+        if name == "synth-hw" and not generator.use_handwritten:
+            continue
+        samples = [generator.render(np.random.default_rng([777, i])) for i in range(n)]
+        sets[name] = ([s[0] for s in samples], [s[1] for s in samples])
+    return sets
+
+
+def run_ours(model, images: list[np.ndarray], beam: int) -> tuple[list[str], float]:
+    start = time.perf_counter()
+    readings = read_digits(images, model, beam=beam, batch_size=32)
+    return [r.text for r in readings], len(images) / (time.perf_counter() - start)
+
+
+def run_tesseract(images: list[np.ndarray]) -> tuple[list[str], float] | None:
+    if shutil.which("tesseract") is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for i, image in enumerate(images):
+            path = Path(folder) / f"{i:05d}.png"
+            Image.fromarray(image).save(path)
+            paths.append(str(path))
+        listing = Path(folder) / "list.txt"
+        listing.write_text("\n".join(paths) + "\n")
+        start = time.perf_counter()
+        result = subprocess.run(
+            ["tesseract", str(listing), "stdout", "--psm", "7", "-c", "tessedit_char_whitelist=0123456789"],
+            capture_output=True, text=True, check=True,
+        )
+        rate = len(images) / (time.perf_counter() - start)
+    pages = result.stdout.split("\f")[: len(images)]
+    texts = ["".join(ch for ch in page if ch.isdigit()) for page in pages]
+    return texts + [""] * (len(images) - len(texts)), rate
+
+
+def score(predictions: list[str], truths: list[str]) -> dict[str, float]:
+    return {
+        "seq_acc": float(np.mean([p == t for p, t in zip(predictions, truths)])),
+        "cer": float(char_error_rate(predictions, truths)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", type=Path, default=Path("data"))
+    parser.add_argument("--weights", default="crnn-digits")
+    parser.add_argument("--n", type=int, default=500, help="images per synthetic set")
+    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
+    parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
+    parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_model(args.weights)
+    results = {}
+    print(f"{'set':<9} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
+    for name, (images, truths) in test_sets(args.data_root, args.n).items():
+        ours, ours_rate = run_ours(model, images, args.beam)
+        row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
+        tesseract = run_tesseract(images)
+        if tesseract:
+            row["tesseract"] = score(tesseract[0], truths) | {"images_per_s": tesseract[1]}
+        results[name] = row
+        t = row.get("tesseract", {"seq_acc": float("nan"), "cer": float("nan"), "images_per_s": float("nan")})
+        ratio = row["ours"]["seq_acc"] / t["seq_acc"] if t["seq_acc"] else float("inf")
+        print(
+            f"{name:<9} {len(images):>5} | {row['ours']['seq_acc']:>8.2%} {t['seq_acc']:>8.2%} {ratio:>6.2f} | "
+            f"{row['ours']['cer']:>8.3f} {t['cer']:>8.3f} | {ours_rate:>10.1f} {t['images_per_s']:>10.1f}"
+        )
+    if "tesseract" not in next(iter(results.values())):
+        print("(Tesseract not found: apt-get install tesseract-ocr to compare)")
+    command = "python " + " ".join(sys.argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"weights": args.weights, "command": command, "results": results}, indent=2) + "\n")
+    if args.write_card:
+        _, card_path = resolve_weights(args.weights, WEIGHTS_DIR)
+        card = json.loads(card_path.read_text())
+        card["metrics"] = {
+            f"{name}_{key}": round(value, 4) for name, row in results.items() for key, value in row["ours"].items()
+        }
+        card["metrics_command"] = command
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(f"metrics written to {card_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
