@@ -1,6 +1,9 @@
 """Every model family the apps know, imported explicitly so the registry is filled, and ``load_model``."""
 
+import audio.mossformer2.model  # noqa: F401
 import vision.digits.model  # noqa: F401  (registers crnn-zhan2017, crnn-digits)
+import vision.fernn.model  # noqa: F401
+import vision.frvsr.model  # noqa: F401
 from recurrent.registry import WeightsError, get_model, list_models, load_model
 
 __all__ = ["WeightsError", "get_model", "list_models", "load_model"]

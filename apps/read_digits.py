@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from apps.common import UserError, add_common_args, atomic_output, pick_device
+from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, pick_device
 from apps.models import WeightsError, load_model
 from vision.digits.data import load_image_gray
 from vision.digits.reader import DEFAULT_WEIGHTS, read_digits
@@ -74,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
     for message in errors:
         print(f"rsuite read-digits: error: {message}", file=sys.stderr)
     if not readable:
-        raise UserError("no readable images")
+        return EXIT_BAD_INPUT  # each path's problem is already reported
     try:
         model = load_model(args.weights, device=pick_device(args.device))
     except WeightsError as error:

@@ -25,6 +25,8 @@ from recurrent.registry import WEIGHTS_DIR, save_weights
 # system -> (module, LightningModule class, LightningDataModule class); the data module's SOURCES go on the card
 SYSTEMS: dict[str, tuple[str, str, str]] = {
     "digits": ("vision.digits.lit", "DigitsSystem", "DigitsData"),
+    "fernn": ("vision.fernn.lit", "FERNNSystem", "MovingDigitsData"),
+    "frvsr": ("vision.frvsr.lit", "FRVSRSystem", "FRVSRData"),
 }
 
 

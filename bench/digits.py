@@ -51,10 +51,22 @@ def test_sets(data_root: Path, n: int) -> dict[str, tuple[list[np.ndarray], list
     return sets
 
 
-def run_ours(model, images: list[np.ndarray], beam: int) -> tuple[list[str], float]:
+def run_ours(model, images: list[np.ndarray], beam: int) -> tuple[list[str], list[float], float]:
     start = time.perf_counter()
     readings = read_digits(images, model, beam=beam, batch_size=32)
-    return [r.text for r in readings], len(images) / (time.perf_counter() - start)
+    rate = len(images) / (time.perf_counter() - start)
+    return [r.text for r in readings], [r.confidence for r in readings], rate
+
+
+def calibration(predictions: list[str], truths: list[str], confidences: list[float], threshold: float = 0.5) -> dict:
+    """How well "confidence < threshold" flags the readings to check."""
+    right = np.array([p == t for p, t in zip(predictions, truths)])
+    sure = np.array(confidences) >= threshold
+    return {
+        "confident_fraction": float(sure.mean()),
+        "confident_acc": float(right[sure].mean()) if sure.any() else float("nan"),
+        "unsure_acc": float(right[~sure].mean()) if (~sure).any() else float("nan"),
+    }
 
 
 def run_tesseract(images: list[np.ndarray]) -> tuple[list[str], float] | None:
@@ -101,8 +113,9 @@ def main() -> int:
     results = {}
     print(f"{'set':<9} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     for name, (images, truths) in test_sets(args.data_root, args.n).items():
-        ours, ours_rate = run_ours(model, images, args.beam)
+        ours, confidences, ours_rate = run_ours(model, images, args.beam)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
+        row["ours_calibration"] = calibration(ours, truths, confidences)
         tesseract = run_tesseract(images)
         if tesseract:
             row["tesseract"] = score(tesseract[0], truths) | {"images_per_s": tesseract[1]}
@@ -113,6 +126,10 @@ def main() -> int:
             f"{name:<9} {len(images):>5} | {row['ours']['seq_acc']:>8.2%} {t['seq_acc']:>8.2%} {ratio:>6.2f} | "
             f"{row['ours']['cer']:>8.3f} {t['cer']:>8.3f} | {ours_rate:>10.1f} {t['images_per_s']:>10.1f}"
         )
+    print("\nconfidence >= 0.5: share of readings, their accuracy, accuracy of the rest (to check by hand)")
+    for name, row in results.items():
+        c = row["ours_calibration"]
+        print(f"{name:<9} {c['confident_fraction']:>7.1%} {c['confident_acc']:>8.2%} {c['unsure_acc']:>8.2%}")
     if "tesseract" not in next(iter(results.values())):
         print("(Tesseract not found: apt-get install tesseract-ocr to compare)")
     command = "python " + " ".join(sys.argv)

@@ -31,7 +31,8 @@ def read_batch(
     """Read grayscale uint8/float images (any size, either polarity); returns (text, confidence) each."""
     device = next(model.parameters()).device
     batch = collate([(normalize_image(image, model.config.height), "") for image in images])
-    log_probs = model(batch["images"].to(device)).float().cpu()
+    images = batch["images"].to(device).contiguous(memory_format=torch.channels_last)
+    log_probs = model(images).float().cpu()
     lengths = model.time_steps(batch["widths"])
     constrained = min_len > 0 or max_len is not None
     texts = [

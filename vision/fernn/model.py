@@ -2,14 +2,15 @@
 
 A FERNN lifts its hidden state over a set of velocities ``V = {(vx, vy) : |vx|, |vy| <= r}`` (px/frame):
 one copy per velocity, 9 for ``r = 1`` (the paper's FERNN-V1^T), 25 for ``r = 2`` (FERNN-V2^T). Each step
-(paper Eq. 10, translation flows)::
+(translation flows, as in the official code ``akandykeller/FERNN``)::
 
     h_{t+1}[ν] = σ( W_u * f_t  +  W_h * S_ν h_t[ν] )
 
 ``S_ν`` shifts copy ν circularly by its own velocity, the same circular convolutions run on every
 copy (velocities folded into the batch), and the input ``W_u * f_t`` is the same for every copy (the
 "lift" of the input is a broadcast: a frame at rest belongs to every velocity frame of reference).
-The frame readout max-pools over velocities and decodes with a small circular CNN; the classifier
+The frame readout advances every copy by its velocity, max-pools over velocities and decodes with a
+small circular CNN (see :class:`FERNN` for how this differs from the official code); the classifier
 max-pools over velocities, then a small CNN, a global average pool and a linear layer. With ``r = 0``
 it is the G-RNN baseline with exactly the same parameters.
 
@@ -29,7 +30,7 @@ after that frame equals the original moved by ``t·ν̂`` in space and by ``ν̂
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -54,6 +55,9 @@ class FERNNConfig:
     decoder_layers: int = 2  # hidden circular conv+ReLU layers before the output conv (paper: 4)
     head_layers: int = 1  # circular conv+ReLU layers of the classifier before pooling
     num_classes: int = 10
+    # "identity": IRNN start (Le, Jaitly & Hinton 2015): hidden->hidden centre tap = I, other hidden taps and
+    # the bias 0, so every copy starts as a memory flowing at its velocity; "default": PyTorch's init (paper)
+    recurrent_init: Literal["identity", "default"] = "identity"
 
 
 def velocity_grid(v_range: int) -> torch.Tensor:
@@ -111,14 +115,29 @@ def _circular_cnn(in_ch: int, hidden_ch: int, out_ch: int, layers: int, kernel_s
     return nn.Sequential(*modules)
 
 
+class FERNNOutput(NamedTuple):
+    """``observed_next`` (B, T_obs − 1, C_in, H, W): teacher-forced predictions of frames 1..T_obs−1, each
+    from the frames before it; ``predicted`` (B, steps, C_in, H, W): frames T_obs.. predicted
+    autoregressively; ``logits`` (B, num_classes) from the state after the observed frames."""
+
+    observed_next: torch.Tensor
+    predicted: torch.Tensor
+    logits: torch.Tensor
+
+
 class FERNN(nn.Module):
     """Flow-equivariant RNN with a next-frame decoder and a sequence classifier (G-RNN when ``v_range=0``).
+
+    The next frame is read out from the state *advanced* by its own flow, ``max_ν S_ν h[ν]`` (what the
+    next :meth:`cell_step` shifts the state to before adding the input), so that observed frames and fed
+    back predictions always meet the memory aligned. The official code instead feeds the last observed
+    frame a second time before reading out; both are exactly equivariant, ours has a single regime.
 
     Shape:
         frames: (B, T, C_in, H, W), any H, W (circular convolutions; trained at one size).
         state: (B, |V|, C_h, H, W) or ``None`` (zeros).
-        :meth:`forward` / :meth:`predict` return predicted frames (B, steps, C_in, H, W);
-        :meth:`classify` returns logits (B, num_classes).
+        :meth:`predict` returns (B, steps, C_in, H, W); :meth:`classify` logits (B, num_classes);
+        :meth:`forward` a :class:`FERNNOutput`.
     """
 
     def __init__(self, config: FERNNConfig):
@@ -134,6 +153,14 @@ class FERNN(nn.Module):
         self.decoder = _circular_cnn(c.hidden_channels, c.hidden_channels, c.in_channels, c.decoder_layers)
         self.head = _circular_cnn(c.hidden_channels, c.hidden_channels, 0, c.head_layers)
         self.classifier = nn.Linear(c.hidden_channels, c.num_classes)
+        if c.recurrent_init == "identity":
+            with torch.no_grad():
+                hidden = self.cell.conv.weight[:, c.in_channels :]  # (C_h, C_h, k, k)
+                hidden.zero_()
+                hidden[:, :, c.kernel_size // 2, c.kernel_size // 2] = torch.eye(c.hidden_channels)
+                self.cell.conv.bias.zero_()
+        elif c.recurrent_init != "default":
+            raise ValueError(f"recurrent_init must be 'identity' or 'default', got {c.recurrent_init!r}")
 
     @property
     def num_velocities(self) -> int:
@@ -160,25 +187,25 @@ class FERNN(nn.Module):
         return state.amax(dim=1)
 
     def decode(self, state: torch.Tensor) -> torch.Tensor:
-        """Next-frame prediction (B, C_in, H, W) from a state (B, |V|, C_h, H, W)."""
-        return self.decoder(self.readout(state))
+        """Prediction (B, C_in, H, W) of the frame after ``state`` (B, |V|, C_h, H, W): decoder(max_ν S_ν h[ν])."""
+        return self.decoder(self.readout(self.shift(state)))
 
     def classify_state(self, state: torch.Tensor) -> torch.Tensor:
         """Logits (B, num_classes): max over velocities -> circular CNN -> global average pool -> linear."""
         return self.classifier(self.head(self.readout(state)).mean(dim=(-2, -1)))
 
     def _check(self, frames: torch.Tensor) -> None:
-        if frames.ndim != 5 or frames.shape[2] != self.config.in_channels:
-            raise ValueError(f"FERNN expects frames (B, T, {self.config.in_channels}, H, W), got {tuple(frames.shape)}")
+        if frames.ndim != 5 or frames.shape[2] != self.config.in_channels or frames.shape[1] < 1:
+            raise ValueError(f"FERNN expects frames (B, T>=1, {self.config.in_channels}, H, W), got {tuple(frames.shape)}")
 
     def encode(self, frames: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run over ``frames`` (B, T, C_in, H, W): returns the readout after every frame (B, T, C_h, H, W)
-        and the final state (B, |V|, C_h, H, W)."""
+        """Run over ``frames`` (B, T, C_in, H, W). Returns the prediction of the next frame after every
+        frame (B, T, C_in, H, W) (entry t predicts frame t + 1) and the final state (B, |V|, C_h, H, W)."""
         self._check(frames)
 
         def step(frame: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
             h = self.cell_step(frame, h)
-            return self.readout(h), h
+            return self.decode(h), h
 
         return run_sequence(step, frames, state)
 
@@ -192,35 +219,35 @@ class FERNN(nn.Module):
 
         return run_sequence(step, frames, state)[0]
 
-    def rollout(self, state: torch.Tensor, steps: int, detach_feedback: bool = True) -> torch.Tensor:
-        """Autoregressive prediction from ``state`` (after the last observed frame): predict the next
-        frame, feed it back, repeat. Returns (B, steps, C_in, H, W). ``detach_feedback`` (the paper's
-        training): no gradient through the fed-back predictions."""
+    def rollout(self, first: torch.Tensor, state: torch.Tensor, steps: int, detach_feedback: bool = True) -> torch.Tensor:
+        """Autoregressive prediction: ``first`` (B, C_in, H, W) is the prediction already read from ``state``;
+        feed it back, predict the next, repeat. Returns (B, steps, C_in, H, W) starting with ``first``.
+        ``detach_feedback`` (as the paper trains): no gradient through the fed-back predictions."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        outputs = []
-        for k in range(steps):
-            frame = self.decode(state)
-            outputs.append(frame)
-            if k + 1 < steps:
-                state = self.cell_step(frame.detach() if detach_feedback else frame, state)
+        outputs = [first]
+        for _ in range(steps - 1):
+            state = self.cell_step(outputs[-1].detach() if detach_feedback else outputs[-1], state)
+            outputs.append(self.decode(state))
         return torch.stack(outputs, dim=1)
 
-    def predict(self, frames: torch.Tensor, steps: int, detach_feedback: bool = True) -> torch.Tensor:
+    def predict(self, frames: torch.Tensor, steps: int) -> torch.Tensor:
         """Observe ``frames`` (B, T, C_in, H, W), predict the next ``steps`` frames (B, steps, C_in, H, W)."""
-        _, state = self.encode(frames)
-        return self.rollout(state, steps, detach_feedback)
+        return self(frames, steps).predicted
 
     def classify(self, frames: torch.Tensor) -> torch.Tensor:
         """Logits (B, num_classes) from the state after the last frame of ``frames`` (B, T, C_in, H, W)."""
-        _, state = self.encode(frames)
+        self._check(frames)
+        state = None
+        for frame in frames.unbind(1):
+            state = self.cell_step(frame, state)
         return self.classify_state(state)
 
-    def forward(self, frames: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both tasks in one pass: (predicted frames (B, steps, C_in, H, W), logits (B, num_classes) from the
-        state after the observed frames)."""
-        _, state = self.encode(frames)
-        return self.rollout(state, steps), self.classify_state(state)
+    def forward(self, frames: torch.Tensor, steps: int, detach_feedback: bool = True) -> FERNNOutput:
+        """Both tasks in one pass over the observed ``frames`` (B, T_obs, C_in, H, W); see :class:`FERNNOutput`."""
+        next_frames, state = self.encode(frames)
+        predicted = self.rollout(next_frames[:, -1], state, steps, detach_feedback)
+        return FERNNOutput(next_frames[:, :-1], predicted, self.classify_state(state))
 
 
 @register_model("fernn-v1")
@@ -239,3 +266,36 @@ def fernn_v2(**overrides) -> FERNN:
 def grnn(**overrides) -> FERNN:
     """G-RNN: the same network without velocity copies (v_range = 0), identical parameter count."""
     return FERNN(make_config(FERNNConfig(v_range=0), overrides))
+
+
+class PredictClassifyLoss(nn.Module):
+    """Next-frame MSE plus ``class_weight`` × the multi-label BCE of the digits present.
+
+    Args:
+        class_weight: weight of the classification term (0: prediction only).
+
+    Shape:
+        predicted, target: (B, T, C, H, W); logits, present: (B, num_classes), ``present`` in {0, 1}.
+        Either pair may be ``None`` (that term is left out). Returns ``(loss, {"mse": …, "bce": …})``.
+    """
+
+    def __init__(self, class_weight: float = 0.1):
+        super().__init__()
+        self.class_weight = class_weight
+
+    def forward(
+        self,
+        predicted: torch.Tensor | None,
+        target: torch.Tensor | None,
+        logits: torch.Tensor | None,
+        present: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        parts: dict[str, torch.Tensor] = {}
+        if predicted is not None:
+            parts["mse"] = nn.functional.mse_loss(predicted, target)
+        if logits is not None:
+            parts["bce"] = nn.functional.binary_cross_entropy_with_logits(logits, present)
+        if not parts:
+            raise ValueError("nothing to score: give predicted frames, logits or both")
+        loss = parts.get("mse", 0.0) + (self.class_weight if "mse" in parts else 1.0) * parts.get("bce", 0.0)
+        return loss, parts

@@ -1,0 +1,1 @@
+"""MossFormer2 speech separation (Zhao et al., ICASSP 2024)."""

@@ -1,0 +1,207 @@
+"""`rsuite upscale-video` end to end with a tiny saved model: video and frame-folder I/O, fps, audio,
+no overwrite without --force, inputs untouched, and every bad-input path as one line with exit code 2."""
+
+import hashlib
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from apps.cli import run
+from recurrent.registry import save_weights
+from vision.frvsr.model import frvsr_x4
+
+W, H, FPS, N = 40, 32, 12, 5
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    model = frvsr_x4(num_blocks=1, channels=8, fnet_channels=(4, 4, 8, 8)).eval()
+    save_weights(model, folder / "tiny", model_name="frvsr-x4", data=[], command="test", metrics={}, metrics_command="test")
+    return str(folder / "tiny")
+
+
+def frames(n=N, w=W, h=H):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (h, w + n, 3), dtype=np.uint8)
+    return [np.ascontiguousarray(base[:, t : t + w]) for t in range(n)]
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("in") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (W, H))
+    for frame in frames():
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def write_av(path, codec="libx264", pix_fmt="yuv420p", n=N, audio=None, rate=48000):
+    """A video written with PyAV, optionally with a 440 Hz mono audio track in ``audio`` codec."""
+    out = av.open(str(path), "w")
+    stream = out.add_stream(codec, rate=FPS)
+    stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
+    sound = None
+    if audio:
+        sound = out.add_stream(audio, rate=rate)
+        sound.layout = "mono"
+    out.start_encoding()  # writes the header even when no frame follows
+    for t, image in enumerate(frames(n)):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts, frame.time_base = t, Fraction(1, FPS)
+        out.mux(stream.encode(frame))
+    if sound is not None:
+        pcm = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(rate * n // FPS) / rate)).astype(np.int16)
+        for start in range(0, len(pcm), 960):
+            chunk = av.AudioFrame.from_ndarray(pcm[None, start : start + 960], format="s16", layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = rate, start, Fraction(1, rate)
+            out.mux(sound.encode(chunk))
+        out.mux(sound.encode(None))
+    out.mux(stream.encode(None))
+    out.close()
+    return path
+
+
+def probe(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        count = sum(1 for _ in container.decode(video=0))
+        audio = [s.codec_context.name for s in container.streams.audio]
+        return count, (stream.codec_context.width, stream.codec_context.height), stream.average_rate, audio
+
+
+def upscale(capsys, *args):
+    code = run("upscale-video", [str(a) for a in args] + ["--quiet", "--device", "cpu"])
+    return code, capsys.readouterr().err
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_video_to_video_keeps_count_fps_and_scales_by_4(weights, video, tmp_path, capsys):
+    before = digest(video)
+    out = tmp_path / "out.mp4"
+    code, err = upscale(capsys, video, out, "--weights", weights)
+    assert code == 0, err
+    assert probe(out)[:3] == (N, (4 * W, 4 * H), FPS)
+    assert digest(video) == before and not list(tmp_path.glob(".*partial*"))
+    code, err = upscale(capsys, video, out, "--weights", weights)  # no overwrite without --force
+    assert code == 2 and "--force" in err and err.count("\n") == 1
+    code, err = upscale(capsys, video, out, "--weights", weights, "--force", "--scale", "2", "--tile", "16", "--pad", "8")
+    assert code == 0, err
+    assert probe(out)[:2] == (N, (2 * W, 2 * H))
+
+
+def test_folder_in_and_out_with_natural_order(weights, tmp_path, capsys):
+    src = tmp_path / "frames"
+    src.mkdir()
+    for t, frame in enumerate(frames()):
+        cv2.imwrite(str(src / f"f{t * 5}.png"), frame)  # f0, f5, f10, f15, f20
+    out = tmp_path / "up"
+    code, err = upscale(capsys, src, out, "--weights", weights)
+    assert code == 0, err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"f{t * 5}.png" for t in range(N))
+    assert cv2.imread(str(out / "f10.png")).shape == (4 * H, 4 * W, 3)
+    video_out = tmp_path / "from_frames.mkv"
+    code, err = upscale(capsys, src, video_out, "--weights", weights, "--fps", "30000/1001")
+    assert code == 0, err
+    assert probe(video_out)[0] == N and probe(video_out)[2] == Fraction(30000, 1001)
+    code, err = upscale(capsys, src, out, "--weights", weights, "--force")  # replace a folder
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == names
+
+
+def test_video_to_frames_and_odd_sizes(weights, tmp_path, capsys):
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    for t in range(3):
+        cv2.imwrite(str(odd / f"{t}.png"), frames(3, 13, 11)[t])
+    code, err = upscale(capsys, odd, tmp_path / "odd_up", "--weights", weights)
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "odd_up" / "2.png")).shape == (44, 52, 3)
+    clip = write_av(tmp_path / "clip.mp4")
+    code, err = upscale(capsys, clip, tmp_path / "frames_out", "--weights", weights)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "frames_out").iterdir()) == [f"{t:06d}.png" for t in range(1, N + 1)]
+
+
+@pytest.mark.parametrize("audio, container, expected", [("aac", "mp4", "aac"), ("libopus", "avi", "aac")])
+def test_audio_is_carried_over(weights, tmp_path, capsys, audio, container, expected):
+    src = write_av(tmp_path / f"talk.{'mkv' if audio == 'libopus' else 'mp4'}", audio=audio)
+    out = tmp_path / f"out.{container}"
+    code, err = upscale(capsys, src, out, "--weights", weights)
+    assert code == 0, err
+    count, size, fps, tracks = probe(out)
+    assert (count, size, fps) == (N, (4 * W, 4 * H), FPS)
+    assert tracks == [expected]  # copied (aac into mp4) or transcoded (opus cannot go into avi)
+
+
+def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
+    (tmp_path / "text.mp4").write_text("not a video")
+    (tmp_path / "empty").mkdir()
+    gray = tmp_path / "gray"
+    gray.mkdir()
+    cv2.imwrite(str(gray / "0.png"), np.zeros((16, 16), np.uint8))
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    cv2.imwrite(str(mixed / "0.png"), np.zeros((16, 16, 3), np.uint8))
+    cv2.imwrite(str(mixed / "1.png"), np.zeros((16, 20, 3), np.uint8))
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    cv2.imwrite(str(tiny / "0.png"), np.zeros((2, 16, 3), np.uint8))
+    gray_video = write_av(tmp_path / "gray.mkv", codec="ffv1", pix_fmt="gray")
+    no_frames = write_av(tmp_path / "none.avi", codec="mpeg4", n=0)
+    cases = [
+        (tmp_path / "missing.mp4", tmp_path / "o1.mp4", "no such file"),
+        (tmp_path / "text.mp4", tmp_path / "o2.mp4", "not a readable video"),
+        (tmp_path / "empty", tmp_path / "o3.mp4", "holds no images"),
+        (gray, tmp_path / "o4.mp4", "grayscale"),
+        (gray_video, tmp_path / "o5.mp4", "grayscale"),
+        (mixed, tmp_path / "o6", "the folder's first is 16×16"),
+        (tiny, tmp_path / "o7", "smaller than"),
+        (no_frames, tmp_path / "o8.mp4", "no frames"),
+        (video, tmp_path / "o9.webm", "unsupported output format"),
+        (video, video, "OUTPUT is the INPUT"),
+    ]
+    for src, out, message in cases:
+        code, err = upscale(capsys, src, out, "--weights", weights, "--force")
+        assert code == 2, (src, err)
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, (src, err)
+        assert not out.exists() or out == video, out
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+    code, err = upscale(capsys, video, tmp_path / "o.mp4", "--weights", str(tmp_path / "absent"))
+    assert code == 2 and "absent.json" in err
+    code, err = upscale(capsys, video, tmp_path / "o.mp4", "--weights", weights, "--tile", "12")
+    assert code == 2 and "--tile" in err
+    code, err = upscale(capsys, video, tmp_path / "o.mp4", "--weights", weights, "--fp16")
+    assert code == 2 and "CUDA" in err
+
+
+def test_command_line_entry_point(weights, video, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "apps.cli", "upscale-video", str(video), str(tmp_path / "o.mkv"), "--weights", weights,
+         "--device", "cpu"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{N} frames {4 * W}×{4 * H}" in result.stdout and "frame/s" in result.stderr  # summary and progress bar
+
+
+def test_demo_writes_a_side_by_side_clip(monkeypatch, tmp_path):
+    import argparse
+
+    import apps.upscale_video as app
+
+    tiny = frvsr_x4(num_blocks=1, channels=8, fnet_channels=(4, 4, 8, 8)).eval()
+    monkeypatch.setattr(app, "load_model", lambda name, device: tiny)
+    summary = app.demo(tmp_path, tmp_path, argparse.Namespace(device="cpu"))
+    assert "dB vs bicubic" in summary
+    assert probe(tmp_path / "upscale-video.mp4")[:2] == (24, (512, 256))

@@ -1,0 +1,58 @@
+"""The Lightning system and data module: a fast_dev_run on CPU, every task's loss, and the registration
+for `rsuite train fernn`."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from apps.train import system_classes
+from vision.fernn.lit import FERNNSystem, MovingDigitsData
+
+TINY = {"hidden_channels": 2, "decoder_layers": 1, "head_layers": 0}
+
+
+def test_fast_dev_run_on_cpu(tmp_path):
+    system = FERNNSystem("fernn-v1", TINY, task="both", input_frames=3)
+    data = MovingDigitsData(str(tmp_path / "no-data"), size=8, frames=5, digit_px=4, train_samples=4, val_samples=2, batch_size=2)
+    trainer = L.Trainer(
+        fast_dev_run=1, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(system, data)
+    assert data.train_set.bank.source == "fonts"
+    assert {"val/loss", "val/mse", "val/bce", "val/acc"} <= set(trainer.callback_metrics)
+
+
+@pytest.mark.parametrize("task", ["predict", "classify", "both"])
+def test_every_task_has_a_finite_loss_with_gradients(task):
+    system = FERNNSystem("grnn", TINY, task=task, input_frames=3)
+    batch = {"frames": torch.rand(2, 5, 1, 8, 8), "labels": torch.tensor([[1, 2], [3, 3]])}
+    loss, parts = system.losses(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and set(parts) == {"predict": {"mse"}, "classify": {"bce"}, "both": {"mse", "bce", "acc"}}[task]
+    assert system.model.cell.conv.weight.grad is not None
+
+
+def test_registered_for_rsuite_train_with_data_sources():
+    system, data = system_classes("fernn")
+    assert system is FERNNSystem and data is MovingDigitsData and data.SOURCES
+    with pytest.raises(ValueError, match="task"):
+        FERNNSystem("grnn", TINY, task="segment")
+
+
+def test_rsuite_fernn_train_writes_weights_with_a_card(tmp_path):
+    from apps.common import run_job
+    from apps.fernn import get_parser, main
+    from apps.models import load_model
+
+    argv = ["train", "--model", "fernn-v1", "--config", '{"hidden_channels": 2, "decoder_layers": 0}', "--steps", "2",
+            "--batch-size", "2", "--size", "8", "--digit-px", "4", "--data-root", str(tmp_path / "no-data"),
+            "--out", str(tmp_path / "tiny"), "--device", "cpu", "--quiet"]
+    assert run_job("rsuite fernn", main, get_parser().parse_args(argv)) == 0
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    assert card["model"] == "fernn-v1" and card["config"]["hidden_channels"] == 2 and card["command"]
+    assert card["train_data"] == {"size": 8, "digit_px": 4, "vmax": 1, "digits": "fonts"}
+    assert load_model(tmp_path / "tiny").num_velocities == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.safetensors"]

@@ -1,0 +1,279 @@
+"""Frame sources and sinks for video super-resolution, streamed one frame at a time.
+
+Every frame here is a NumPy array ``(H, W, 3)`` uint8 in **RGB** order. Sources are a video file (PyAV,
+which bundles FFmpeg) or a folder of images (natural sort: ``f2.png`` before ``f10.png``); sinks are a
+video file (H.264 in .mp4/.mkv/.mov, MPEG-4 Part 2 in .avi; constant frame rate) or a folder of PNGs.
+The first audio track of an input video is copied into the output unchanged when the output container
+can hold its codec, and transcoded (AAC, or the container's default) otherwise.
+
+Problems with the input raise :class:`VideoError`, one line naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".avi": "mpeg4"}
+GRAY_PIX_FMTS = ("gray", "ya8", "ya16", "monow", "monob")
+MIN_SIDE = 4
+
+
+class VideoError(ValueError):
+    """An input that cannot be read as colour frames, or an output that cannot be written; one line."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """``frames``: the count when known (a video's header may not say; then an estimate or None)."""
+
+    width: int
+    height: int
+    fps: Fraction
+    frames: int | None
+    has_audio: bool
+
+
+def natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise VideoError(f"{path}: frames are {width}×{height}, smaller than {MIN_SIDE}×{MIN_SIDE}")
+
+
+def read_image_rgb(path: str | Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB: alpha is dropped, 16-bit is scaled to 8-bit; a single-channel
+    (grayscale) or unreadable file raises :class:`VideoError`."""
+    path = Path(path)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise VideoError(f"{path}: not a readable image")
+    if image.ndim == 2 or image.shape[2] == 1:
+        raise VideoError(f"{path}: grayscale image; FRVSR needs colour (RGB) frames")
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise VideoError(f"{path}: unsupported pixel type {image.dtype}")
+    return cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+
+
+class FrameFolderSource:
+    """The images in a folder (not recursive), in natural order; all must have one size."""
+
+    def __init__(self, folder: str | Path, fps: Fraction = Fraction(25)):
+        self.path = Path(folder)
+        images = (p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        self.files = sorted(images, key=natural_key)
+        if not self.files:
+            raise VideoError(f"{self.path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        first = read_image_rgb(self.files[0])
+        _check_size(self.files[0], first.shape[1], first.shape[0])
+        self.info = SourceInfo(first.shape[1], first.shape[0], Fraction(fps), len(self.files), False)
+        self.names = [p.stem for p in self.files]
+
+    def frames(self, audio_sink: Callable[[av.Packet], None] | None = None) -> Iterator[np.ndarray]:
+        for path in self.files:
+            frame = read_image_rgb(path)
+            if frame.shape[:2] != (self.info.height, self.info.width):
+                first = f"{self.info.width}×{self.info.height}"
+                raise VideoError(f"{path}: frame is {frame.shape[1]}×{frame.shape[0]}, the folder's first is {first}")
+            yield frame
+
+    def close(self) -> None:
+        pass
+
+
+class VideoSource:
+    """A video file's first video stream decoded to RGB frames; its first audio stream, if any, can be
+    passed packet by packet to a sink while decoding (:meth:`frames`), so nothing is buffered."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.container = av.open(str(self.path))
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+            raise VideoError(f"{self.path}: not a readable video ({_reason(error)})") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise VideoError(f"{self.path}: holds no video stream")
+        self.video = self.container.streams.video[0]
+        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        context = self.video.codec_context
+        if (context.pix_fmt or "").startswith(GRAY_PIX_FMTS):
+            self.container.close()
+            raise VideoError(f"{self.path}: grayscale video ({context.pix_fmt}); FRVSR needs colour (RGB) frames")
+        _check_size(self.path, context.width, context.height)
+        fps = self.video.average_rate or self.video.guessed_rate or Fraction(25)
+        frames = self.video.frames or None
+        if frames is None and self.container.duration:
+            frames = round(self.container.duration / 1_000_000 * fps)
+        self.info = SourceInfo(context.width, context.height, Fraction(fps), frames, self.audio is not None)
+        self.first_time: float | None = None  # presentation time of the first frame, seconds
+        self.names: list[str] | None = None
+
+    def frames(self, audio_sink: Callable[[av.Packet], None] | None = None) -> Iterator[np.ndarray]:
+        """Decoded frames in presentation order; audio packets go to ``audio_sink`` as they are read."""
+        streams = [self.video] + ([self.audio] if self.audio is not None and audio_sink is not None else [])
+        count = 0
+        try:
+            for packet in self.container.demux(*streams):
+                if packet.stream.type == "audio":
+                    if packet.dts is not None:
+                        audio_sink(packet)
+                    continue
+                for frame in packet.decode():
+                    if self.first_time is None:
+                        self.first_time = max(float(frame.time or 0.0), 0.0)
+                    if (frame.width, frame.height) != (self.info.width, self.info.height):
+                        first = f"{self.info.width}×{self.info.height}"
+                        raise VideoError(f"{self.path}: frame {count} is {frame.width}×{frame.height}, the first was {first}")
+                    count += 1
+                    yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as error:
+            raise VideoError(f"{self.path}: decoding failed after {count} frames ({_reason(error)})") from None
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def open_source(path: str | Path, fps: Fraction = Fraction(25)) -> VideoSource | FrameFolderSource:
+    """A folder of images or a video file; ``fps`` is used for folders only."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file or folder")
+    return FrameFolderSource(path, fps) if path.is_dir() else VideoSource(path)
+
+
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "strerror", None) or error).strip().splitlines()[0][:120]
+
+
+class VideoSink:
+    """Encodes RGB frames to a video file at a constant ``fps``; the container comes from the suffix.
+
+    ``audio``: an input audio stream to carry over; feed its packets to :meth:`mux_audio`.
+    ``start_time``: presentation time of the first frame in seconds (keeps audio in sync when the input
+    video did not start at 0).
+    """
+
+    def __init__(
+        self, path: str | Path, width: int, height: int, fps: Fraction, audio: av.audio.stream.AudioStream | None = None,
+        start_time: float = 0.0, crf: int = 18,
+    ):
+        self.path = Path(path)
+        codec = VIDEO_CODECS.get(self.path.suffix.lower())
+        if codec is None:
+            raise VideoError(f"{self.path}: unsupported video format (use {', '.join(VIDEO_CODECS)} or a folder for PNG frames)")
+        try:
+            self.container = av.open(str(self.path), mode="w")
+        except (av.FFmpegError, OSError) as error:
+            raise VideoError(f"{self.path}: cannot write ({_reason(error)})") from None
+        self.stream = self.container.add_stream(codec, rate=fps)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        if codec == "libx264":
+            self.stream.options = {"crf": str(crf), "preset": "medium"}
+        else:
+            self.stream.codec_context.qscale = 2  # MPEG-4 Part 2 at its finest fixed quantiser
+        self.fps = Fraction(fps)
+        self.next_pts = round(start_time * self.fps)
+        self.audio_out, self.transcode = None, False
+        if audio is not None:
+            if audio.codec_context.name in self.container.supported_codecs:
+                self.audio_out = self.container.add_stream_from_template(audio)
+            else:
+                name = "aac" if "aac" in self.container.supported_codecs else self.container.default_audio_codec
+                self.audio_out = self.container.add_stream(name, rate=audio.codec_context.sample_rate)
+                self.audio_out.layout = audio.codec_context.layout
+                self.transcode = True
+        self.frames = 0
+
+    def start_at(self, seconds: float) -> None:
+        """Give the first frame (and those after it) this presentation time; call before :meth:`write`."""
+        if self.frames:
+            raise RuntimeError("start_at must come before the first frame")
+        self.next_pts = round(max(seconds, 0.0) * self.fps)
+
+    def mux_audio(self, packet: av.Packet) -> None:
+        if self.audio_out is None:
+            return
+        if self.transcode:
+            for frame in packet.decode():
+                frame.pts = None
+                self.container.mux(self.audio_out.encode(frame))
+        else:
+            packet.stream = self.audio_out
+            self.container.mux(packet)
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+        frame.pts, frame.time_base = self.next_pts, 1 / self.fps
+        self.next_pts += 1
+        self.container.mux(self.stream.encode(frame))
+        self.frames += 1
+
+    def close(self) -> None:
+        self.container.mux(self.stream.encode(None))
+        if self.transcode:
+            self.container.mux(self.audio_out.encode(None))
+        self.container.close()
+
+    def abort(self) -> None:
+        """Close without flushing (after an error); the file is left incomplete for the caller to remove."""
+        try:
+            self.container.close()
+        except (av.FFmpegError, OSError, ValueError):
+            pass
+
+
+class FolderSink:
+    """Writes each frame as ``<name>.png`` into a folder (names: the input frames' stems, or ``000001``…)."""
+
+    def __init__(self, folder: str | Path, names: list[str] | None = None):
+        self.path = Path(folder)
+        self.path.mkdir()
+        self.names = names
+        self.frames = 0
+
+    def mux_audio(self, packet: av.Packet) -> None:
+        pass
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        name = self.names[self.frames] if self.names else f"{self.frames + 1:06d}"
+        target = self.path / f"{name}.png"
+        if not cv2.imwrite(str(target), cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)):
+            raise VideoError(f"{target}: could not write the frame")
+        self.frames += 1
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
+    """Frames ``start … start + count - 1`` of a video or folder as one (T, H, W, 3) uint8 RGB array
+    (training and benchmark clips; streaming code should iterate :meth:`VideoSource.frames`)."""
+    source = open_source(path)
+    frames = []
+    try:
+        for index, frame in enumerate(source.frames()):
+            if index >= start:
+                frames.append(frame)
+            if count is not None and len(frames) == count:
+                break
+    finally:
+        source.close()
+    if not frames:
+        raise VideoError(f"{path}: no frames from index {start}")
+    return np.stack(frames)
