@@ -39,7 +39,11 @@ def test_beam_finds_the_string_greedy_misses():
 def test_length_range_is_respected():
     log_probs = peaked([2, 0, 3, 0, 4, 0, 5])  # "1234"
     assert beam_decode(log_probs, beam=8, max_len=3) in {"123", "124", "134", "234"}
-    assert len(beam_decode(log_probs, beam=16, min_len=5)) == 5
+    # three steps of P(blank) = 0.5, P("1") = 0.3, P("2") = 0.2: the best string is short; min_len forces 2+
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2] + [0.0] * 7] * 3) + 1e-12
+    log_probs = (probs / probs.sum(-1, keepdim=True)).log()
+    assert len(beam_decode(log_probs, beam=16)) < 2
+    assert len(beam_decode(log_probs, beam=16, min_len=2)) >= 2
 
 
 def test_string_probability_is_a_probability():
