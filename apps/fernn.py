@@ -34,7 +34,7 @@ DEMO_WEIGHTS = list(MODELS)
 
 
 def _data_root(path: Path | None) -> Path:
-    from vision.fernn.data import default_data_root
+    from vision.paths import default_data_root
 
     return path if path is not None else default_data_root()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,7 @@ from recurrent.registry import get_model, load_model
 from vision.digits import data
 from vision.digits.decode import greedy_decode
 from vision.digits.model import BLANK
-
-
-def default_data_root() -> str:
-    return os.environ.get("RSUITE_DATA", "data")
+from vision.paths import default_data_root
 
 
 def initial_state(source: str) -> dict[str, torch.Tensor]:

@@ -16,7 +16,6 @@ the glyphs are digits rendered in matplotlib's DejaVu fonts, fonts split the sam
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +32,6 @@ SOURCES = [
     {"name": "hwd-1000 handwritten digits, items 0-79 per digit; 80-99 held out", "license": "MIT"},
     {"name": "OpenCV samples digits.png, columns 0-79; 80-99 held out (Debian opencv-doc)", "license": "Apache-2.0 (OpenCV)"},
 ]
-
-
-def default_data_root() -> Path:
-    """``$RSUITE_DATA``, else ``data/``."""
-    return Path(os.environ.get("RSUITE_DATA", "data"))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ Each clip gets a random flip/transpose and, half of the time, is played backward
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import cv2
@@ -36,16 +35,13 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from vision.frvsr.video import IMAGE_SUFFIXES, VideoError, natural_key, read_frames
+from vision.paths import default_data_root
 
 SCALE = 4
 BD_SIGMA = 1.6
 HELD_OUT = ("bikes.mp4", "vtest.avi")
 SKIPPED = ("carphone_distorted.mp4", "Megamind_bugy.avi")
 VIDEO_SUFFIXES = (".avi", ".mp4")
-
-
-def default_data_root() -> Path:
-    return Path(os.environ.get("RSUITE_DATA", "data"))
 
 
 # ------------------------------------------------------------------------------------------ degradations
