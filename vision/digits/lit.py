@@ -95,6 +95,9 @@ class _Mixture(IterableDataset):
     ):
         self.synthetic, self.real, self.real_fraction, self.steps, self.pool = synthetic, real, real_fraction, steps, pool
 
+    def __len__(self) -> int:  # lets Lightning size the epoch and the learning-rate schedule
+        return self.steps
+
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         workers = info.num_workers if info else 1
