@@ -45,7 +45,7 @@ def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.n
     h, w = image.shape
     width = int(np.clip(round(w * height / h), height // 2, max_width))
     interpolation = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interpolation)
+    return cv2.resize(image, (width, height), interpolation=interpolation).astype(np.float32)
 
 
 def load_image_gray(path: str | Path) -> np.ndarray:
