@@ -209,6 +209,15 @@ def load_model(
     return model.to(device).eval()
 
 
+def model_state(source: str) -> dict[str, torch.Tensor]:
+    """A model's state dict from a Lightning checkpoint (``.ckpt``, the system's ``model.`` submodule) or
+    from shipped weights (name or path), e.g. to start a training run from them."""
+    if source.endswith(".ckpt"):
+        state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
+        return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    return load_model(source).state_dict()
+
+
 def list_weights(weights_dir: str | Path = WEIGHTS_DIR) -> list[dict[str, Any]]:
     """The cards in ``weights_dir`` (invalid ones raise :class:`WeightsError`)."""
     return [read_card(path) for path in sorted(Path(weights_dir).glob("*.json"))]

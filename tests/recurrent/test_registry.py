@@ -118,3 +118,17 @@ def test_config_mismatch_is_reported(tmp_path):
     (tmp_path / "tiny.json").write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="tiny.json.*parameters"):
         load_model(tmp_path / "tiny")
+
+
+def test_model_state_from_weights_and_lightning_checkpoint(tmp_path):
+    from recurrent.registry import model_state
+
+    model = _trained_tiny()
+    _save(model, tmp_path / "tiny")
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()} | {"other.x": torch.zeros(1)}},
+               tmp_path / "run.ckpt")
+    for source in (str(tmp_path / "tiny"), str(tmp_path / "run.ckpt")):
+        state = model_state(source)
+        assert set(state) == set(model.state_dict())
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(state[key], value)

@@ -12,19 +12,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics.functional.text import char_error_rate
 
-from recurrent.registry import get_model, load_model
+from recurrent.registry import get_model, model_state
 from vision.digits import data
 from vision.digits.decode import greedy_decode
 from vision.digits.model import BLANK
 from vision.paths import default_data_root
-
-
-def initial_state(source: str) -> dict[str, torch.Tensor]:
-    """Model state dict from a Lightning checkpoint (``.ckpt``) or shipped weights (name or path)."""
-    if source.endswith(".ckpt"):
-        state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
-        return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-    return load_model(source).state_dict()
 
 
 class DigitsSystem(L.LightningModule):
@@ -45,7 +37,7 @@ class DigitsSystem(L.LightningModule):
         self.save_hyperparameters()
         self.model = get_model(model, **(model_config or {}))
         if init_from:
-            self.model.load_state_dict(initial_state(init_from))
+            self.model.load_state_dict(model_state(init_from))
         self.model.to(memory_format=torch.channels_last)  # ~1.5× faster convolutions on CPU
 
     def ctc_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

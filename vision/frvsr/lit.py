@@ -14,19 +14,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from recurrent.registry import get_model, load_model
+from recurrent.registry import get_model, model_state
 from vision.frvsr import data
 from vision.frvsr.loss import FRVSRLoss
 from vision.frvsr.metrics import psnr_y
 from vision.frvsr.model import upsample_lr
-
-
-def initial_state(source: str) -> dict[str, torch.Tensor]:
-    """Model state dict from a Lightning checkpoint (``.ckpt``) or shipped weights (name or path)."""
-    if source.endswith(".ckpt"):
-        state = torch.load(source, map_location="cpu", weights_only=True)["state_dict"]
-        return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-    return load_model(source).state_dict()
 
 
 class FRVSRSystem(L.LightningModule):
@@ -56,7 +48,7 @@ class FRVSRSystem(L.LightningModule):
         self.save_hyperparameters()
         self.model = get_model(model, **(model_config or {}))
         if init_from:
-            self.model.load_state_dict(initial_state(init_from))
+            self.model.load_state_dict(model_state(init_from))
         self.model.to(memory_format=torch.channels_last)  # ~5× faster convolutions on CPU
         self.loss = FRVSRLoss(flow_weight, sr_loss)
 
