@@ -27,6 +27,7 @@ SYSTEMS: dict[str, tuple[str, str, str]] = {
     "digits": ("vision.digits.lit", "DigitsSystem", "DigitsData"),
     "fernn": ("vision.fernn.lit", "FERNNSystem", "MovingDigitsData"),
     "frvsr": ("vision.frvsr.lit", "FRVSRSystem", "FRVSRData"),
+    "mossformer2": ("audio.mossformer2.lit", "SeparationSystem", "SpeechMixData"),
 }
 
 
@@ -79,9 +80,10 @@ def export(system: str, checkpoint: Path, name: str, force: bool) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     if args.cli_args[:1] == ["export"]:
-        if len(args.cli_args) != 3:
-            raise UserError("usage: rsuite train SYSTEM export CKPT NAME")
-        export(args.system, Path(args.cli_args[1]), args.cli_args[2], args.force)
+        rest = [a for a in args.cli_args[1:] if a != "--force"]  # --force may also follow NAME
+        if len(rest) != 2:
+            raise UserError("usage: rsuite train SYSTEM export CKPT NAME [--force]")
+        export(args.system, Path(rest[0]), rest[1], args.force or "--force" in args.cli_args)
         return 0
     from lightning.pytorch.cli import LightningCLI
 

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics.functional.text import char_error_rate
 
 from recurrent.registry import get_model, model_state
+from recurrent.schedule import warmup_cosine
 from vision.digits import data
 from vision.digits.decode import greedy_decode
 from vision.digits.model import BLANK
@@ -67,11 +68,7 @@ class DigitsSystem(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), self.hparams.warmup_steps + 1)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, self.hparams.lr, total_steps=total, pct_start=self.hparams.warmup_steps / total
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, self.trainer, self.hparams.warmup_steps)}
 
 
 class _Mixture(IterableDataset):

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from recurrent.registry import get_model, model_state
+from recurrent.schedule import warmup_cosine
 from vision.frvsr import data
 from vision.frvsr.loss import FRVSRLoss
 from vision.frvsr.metrics import psnr_y
@@ -79,11 +80,7 @@ class FRVSRSystem(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), self.hparams.warmup_steps + 1)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, self.hparams.lr, total_steps=total, pct_start=self.hparams.warmup_steps / total
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, self.trainer, self.hparams.warmup_steps)}
 
 
 def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,189 @@
+"""Speech for separation training: single-speaker corpora, dynamic mixing, real test mixtures.
+
+Sources under ``DATA_ROOT`` (``make data`` assembles it):
+
+* ``tts/index.tsv`` + ``tts/{flite,espeak}/*.wav``: synthetic voices (Debian's flite and espeak-ng, many
+  voices and variants), 8 kHz; one speaker = one engine + voice.
+* ``speech/fsdd/recordings/{digit}_{speaker}_{index}.wav``: 6 real speakers saying digits, 8 kHz.
+
+Audio may be WAV or FLAC (``AUDIO_SUFFIXES``).
+
+Held out from training, for validation: the fsdd speaker ``HELD_OUT_FSDD`` and every ``HELD_OUT_EVERY``-th
+TTS voice (sorted by name). The other real recordings (``speech/librispeech_librosa``, ``cmu_arctic_pra``,
+``ami_seriously``, ``speechbrain_separation``) are never trained on: they are the benchmark's.
+
+Dynamic mixing (as SepFormer's recipe): each source is a random speaker's utterances, speed-perturbed
+(``SPEED_RANGE``) and concatenated with short pauses into a track that covers the segment, randomly cropped,
+optionally starting late (partial overlap), and scaled to a level drawn from N(−27.43, 2.57) dBFS clipped to
+[−45, 0] (SepFormer draws loudness in LUFS with pyloudnorm; RMS level is used here); the mixture is their
+sum, and all are scaled down together if its peak exceeds ``MAX_PEAK``.
+
+Shapes: every waveform is float32 in [−1, 1] at ``sample_rate``; an item is ``(mixture (T,), sources (S, T))``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+from torch.utils.data import Dataset, IterableDataset
+
+HELD_OUT_FSDD = "theo"
+HELD_OUT_EVERY = 8
+SPEED_RANGE = (0.95, 1.05)
+LEVEL_DBFS = (-27.43, 2.57, -45.0, 0.0)  # mean, std, min, max
+MAX_PEAK = 0.9
+LATE_START = (0.3, 0.5)  # probability that a source starts late, and the latest start (fraction of the segment)
+PAUSE_S = (0.05, 0.4)
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    path: Path
+    speaker: str
+
+
+def list_utterances(data_root: str | Path, split: str) -> list[Utterance]:
+    """Single-speaker utterances of the ``"train"`` or ``"val"`` speakers (see the module docstring)."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    root = Path(data_root)
+    utterances = []
+    index = root / "tts" / "index.tsv"
+    if index.is_file():
+        with index.open(newline="") as f:
+            rows = [row for row in csv.DictReader(f, delimiter="\t") if (root / "tts" / row["file"]).is_file()]
+        voices = sorted({f"{row['engine']}:{row['voice']}" for row in rows})
+        held = set(voices[::HELD_OUT_EVERY])
+        for row in rows:
+            speaker = f"{row['engine']}:{row['voice']}"
+            if (speaker in held) == (split == "val"):
+                utterances.append(Utterance(root / "tts" / row["file"], speaker))
+    for path in _audio_files(root / "speech" / "fsdd" / "recordings", "*"):
+        speaker = "fsdd:" + path.stem.split("_")[1]
+        if (speaker == f"fsdd:{HELD_OUT_FSDD}") == (split == "val"):
+            utterances.append(Utterance(path, speaker))
+    return utterances
+
+
+def _audio_files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """A sound file as mono float32 (T,) at ``sample_rate`` (channels averaged, resampled if needed)."""
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if rate != sample_rate:
+        audio = AF.resample(torch.from_numpy(audio), rate, sample_rate).numpy()
+    return audio
+
+
+def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``factor`` times faster (pitch and tempo together), by resampling."""
+    return AF.resample(torch.from_numpy(audio), round(100 * factor), 100).numpy()
+
+
+class SpeakerBank:
+    """Utterances in memory (float32), grouped by speaker."""
+
+    def __init__(self, utterances: list[Utterance], sample_rate: int):
+        if not utterances:
+            raise ValueError("no utterances: run `make data` or pass --data.data_root")
+        self.sample_rate = sample_rate
+        self.audio = [load_audio(u.path, sample_rate) for u in utterances]
+        by_speaker: dict[str, list[int]] = {}
+        for i, u in enumerate(utterances):
+            by_speaker.setdefault(u.speaker, []).append(i)
+        self.speakers = sorted(by_speaker)
+        self.by_speaker = [by_speaker[s] for s in self.speakers]
+
+    def track(self, rng: np.random.Generator, speaker: int, length: int, speed: bool) -> np.ndarray:
+        """``length`` samples of one speaker: utterances with pauses, randomly cropped, maybe starting late."""
+        pieces, total = [], 0
+        while total < length * 1.2:
+            audio = self.audio[self.by_speaker[speaker][int(rng.integers(len(self.by_speaker[speaker])))]]
+            if speed:
+                audio = change_speed(audio, rng.uniform(*SPEED_RANGE))
+            pause = np.zeros(int(rng.uniform(*PAUSE_S) * self.sample_rate), np.float32)
+            pieces += [audio, pause]
+            total += len(audio) + len(pause)
+        track = np.concatenate(pieces)
+        start = int(rng.integers(0, len(track) - length + 1))
+        track = track[start : start + length].copy()
+        if rng.random() < LATE_START[0]:
+            track[: int(rng.uniform(0, LATE_START[1]) * length)] = 0
+        return track
+
+    def mix(self, rng: np.random.Generator, num_speakers: int, length: int, speed: bool = True):
+        """One dynamic mixture of ``num_speakers`` distinct speakers -> (mixture (T,), sources (S, T))."""
+        speakers = rng.choice(len(self.speakers), num_speakers, replace=False)
+        sources = []
+        for speaker in speakers:
+            track = self.track(rng, int(speaker), length, speed)
+            mean, std, low, high = LEVEL_DBFS
+            level = np.clip(rng.normal(mean, std), low, high)
+            rms = np.sqrt(np.mean(track**2)) + 1e-8
+            sources.append(track * (10 ** (level / 20) / rms))
+        sources = np.stack(sources).astype(np.float32)
+        mixture = sources.sum(0)
+        peak = np.abs(mixture).max()
+        if peak > MAX_PEAK:
+            sources *= MAX_PEAK / peak
+            mixture *= MAX_PEAK / peak
+        return torch.from_numpy(mixture), torch.from_numpy(sources)
+
+
+class DynamicMixtures(IterableDataset):
+    """``steps`` fresh random mixtures per epoch (each worker draws its share with its own seed)."""
+
+    def __init__(self, bank: SpeakerBank, num_speakers: int, segment_s: float, steps: int):
+        self.bank, self.num_speakers, self.steps = bank, num_speakers, steps
+        self.length = int(segment_s * bank.sample_rate)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        workers = info.num_workers if info else 1
+        rng = np.random.default_rng(int(torch.initial_seed()) % 2**32)
+        for _ in range(self.steps // workers):
+            yield self.bank.mix(rng, self.num_speakers, self.length)
+
+
+class FixedMixtures(Dataset):
+    """``count`` reproducible mixtures (item ``i`` is drawn with seed ``seed + i``), without speed changes."""
+
+    def __init__(self, bank: SpeakerBank, num_speakers: int, segment_s: float, count: int, seed: int = 1234):
+        self.bank, self.num_speakers, self.count, self.seed = bank, num_speakers, count, seed
+        self.length = int(segment_s * bank.sample_rate)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        return self.bank.mix(np.random.default_rng(self.seed + index), self.num_speakers, self.length, speed=False)
+
+
+def speechbrain_mixtures(data_root: str | Path, sample_rate: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The 4 real two-speaker items of ``speech/speechbrain_separation`` as (mixture (T,), sources (2, T)).
+
+    Every file there is peak-normalised, so each source is rescaled by least squares to its share of the
+    mixture (mixture = a·s1 + b·s2); empty if the folder is missing.
+    """
+    folder = Path(data_root) / "speech" / "speechbrain_separation"
+    items = []
+    for mixture_path in _audio_files(folder, "mixture_*"):
+        index, suffix = mixture_path.stem.split("_")[1], mixture_path.suffix
+        mixture = load_audio(mixture_path, sample_rate)
+        sources = np.stack([load_audio(folder / f"source{k}_{index}{suffix}", sample_rate) for k in (1, 2)])
+        gains, *_ = np.linalg.lstsq(sources.T, mixture, rcond=None)
+        items.append((torch.from_numpy(mixture), torch.from_numpy((sources * gains[:, None]).astype(np.float32))))
+    return items
