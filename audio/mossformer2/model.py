@@ -367,6 +367,14 @@ MOSSFORMER2_S = MossFormer2Config(
     fsmn_channels=128,
 )
 
+MOSSFORMER2_XS = MossFormer2Config(
+    channels=128,
+    num_layers=4,
+    query_key_dim=64,
+    group_size=256,
+    fsmn_channels=64,
+)
+
 
 @register_model("mossformer2")
 def mossformer2(**overrides) -> MossFormer2:
@@ -381,3 +389,10 @@ def mossformer2_s(**overrides) -> MossFormer2:
     """A CPU-trainable MossFormer2: N = 256, R = 6, FSMN bottleneck 128, 8 kHz; 4,035,866 parameters with 2 speakers
     (4,101,658 with 3)."""
     return MossFormer2(make_config(MOSSFORMER2_S, overrides))
+
+
+@register_model("mossformer2-xs")
+def mossformer2_xs(**overrides) -> MossFormer2:
+    """The smallest MossFormer2, for training on a laptop CPU: N = 128, R = 4, query/key 64, FSMN bottleneck 64,
+    8 kHz; 757,266 parameters with 2 speakers."""
+    return MossFormer2(make_config(MOSSFORMER2_XS, overrides))

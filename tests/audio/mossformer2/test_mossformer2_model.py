@@ -84,14 +84,14 @@ def test_published_parameter_counts():
     # module); ours are a buffer, so its sum(p.numel()) is 16 higher: 55,735,410 / 55,998,066.
     with torch.device("meta"):
         two, three = get_model("mossformer2"), get_model("mossformer2", num_speakers=3)
-        small = get_model("mossformer2-s")
+        small, smallest = get_model("mossformer2-s"), get_model("mossformer2-xs")
     assert count_params(two) == 55_735_394
     assert count_params(three) == 55_998_050
     assert count_params(three) - count_params(two) == 512 * 512 + 512
     assert round(count_params(two) / 1e6, 1) == 55.7 and round(count_params(three) / 1e6, 1) == 56.0
     assert all(p.requires_grad for p in two.parameters())
-    assert count_params(small) == 4_035_866
-    assert {"mossformer2", "mossformer2-s"} <= set(list_models())
+    assert count_params(small) == 4_035_866 and count_params(smallest) == 757_266
+    assert {"mossformer2", "mossformer2-s", "mossformer2-xs"} <= set(list_models())
     assert two.config.sample_rate == 8000 and two.config.kernel_size == 16 and two.config.stride == 8
 
 

@@ -1,0 +1,73 @@
+"""`rsuite separate-speech` end to end with a tiny saved model: output names, rate and sample format,
+stereo input, no overwrite without --force, inputs untouched, bad input as one line with exit code 2."""
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio.mossformer2.model import mossformer2_s
+from recurrent.registry import save_weights
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    model = mossformer2_s(channels=32, num_layers=1, query_key_dim=16, fsmn_channels=16, rotary_dim=8).eval()
+    save_weights(model, folder / "tiny", model_name="mossformer2-s", data=[], command="test", metrics={}, metrics_command="test")
+    return str(folder / "tiny")
+
+
+def rsuite(*args):
+    return subprocess.run([sys.executable, "-m", "apps.cli", "separate-speech", *args], capture_output=True, text=True)
+
+
+def speech_like(seconds, rate, channels=1, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    voices = [np.sin(2 * np.pi * f * t) * (0.5 + 0.5 * np.sin(2 * np.pi * m * t)) for f, m in ((180, 3), (310, 5))]
+    audio = 0.2 * sum(voices) + 0.01 * rng.standard_normal(t.shape)
+    return np.stack([audio] * channels, 1) if channels > 1 else audio
+
+
+def test_writes_one_file_per_speaker_at_the_input_rate_and_format(weights, tmp_path):
+    source = tmp_path / "call.wav"
+    sf.write(source, speech_like(3.0, 16000, channels=2), 16000, subtype="PCM_16")
+    before = hashlib.sha256(source.read_bytes()).hexdigest()
+    result = rsuite(str(source), "--out-dir", str(tmp_path), "--weights", weights, "--chunk", "1.0", "--overlap", "0.25")
+    assert result.returncode == 0, result.stderr
+    for k in (1, 2):
+        info = sf.info(tmp_path / f"call_s{k}.wav")
+        assert (info.samplerate, info.channels, info.subtype, info.frames) == (16000, 1, "PCM_16", 48000)
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+    again = rsuite(str(source), "--out-dir", str(tmp_path), "--weights", weights)
+    assert again.returncode == 2 and "already exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    assert rsuite(str(source), "--out-dir", str(tmp_path), "--weights", weights, "--force", "--quiet").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda p: p.write_bytes(b"RIFF not really a wav file"), "not a readable sound file"),
+        (lambda p: sf.write(p, np.zeros(16000), 8000), "silent"),
+        (lambda p: sf.write(p, speech_like(0.05, 8000), 8000), "too short"),
+        (lambda p: sf.write(p, np.zeros((0,)), 8000), "no samples"),
+        (lambda p: None, "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_code_2(weights, tmp_path, make, message):
+    path = tmp_path / "in.wav"
+    make(path)
+    result = rsuite(str(path), "--out-dir", str(tmp_path), "--weights", weights)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_speaker_count_must_match_the_weights(weights, tmp_path):
+    path = tmp_path / "in.wav"
+    sf.write(path, speech_like(1.0, 8000), 8000)
+    result = rsuite(str(path), "--out-dir", str(tmp_path), "--weights", weights, "--speakers", "3")
+    assert result.returncode == 2 and "separates 2 speakers" in result.stderr
