@@ -1,5 +1,6 @@
 """Every model family the apps know, imported explicitly so the registry is filled, and ``load_model``."""
 
+import audio.convtasnet.model  # noqa: F401
 import audio.mossformer2.model  # noqa: F401
 import vision.digits.model  # noqa: F401  (registers crnn-zhan2017, crnn-digits)
 import vision.fernn.model  # noqa: F401

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from audio.convtasnet import model as _registers_baseline  # noqa: F401  (registers convtasnet*)
 from audio.mossformer2 import data, model as _registers_models  # noqa: F401  (registers mossformer2*)
 from audio.mossformer2.losses import PITLoss, si_snr
 from recurrent.registry import get_model, model_state
@@ -17,7 +18,8 @@ from vision.paths import default_data_root
 
 
 class SeparationSystem(L.LightningModule):
-    """Negative SI-SNR with utterance-level PIT on a registered separator (``mossformer2-s`` by default).
+    """Negative SI-SNR with utterance-level PIT on a registered separator (``mossformer2-s`` by default;
+    the ``convtasnet*`` baselines train the same way).
 
     Logs ``val/<set>_si_snri``: SI-SNR improvement (dB) of the PIT-matched estimates over the mixture.
     """
