@@ -48,7 +48,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
-PARTS = ("digits", "fonts", "photos", "videos", "speech", "tts")
+PARTS = ("digits", "fonts", "photos", "videos", "speech", "tts", "images")
 
 # Licences of the ../shared/data folders, as its README.md states them.
 SHARED_LICENSES = {
@@ -616,6 +616,37 @@ def build_videos(out: Path, shared: Path) -> PartResult:
     return res
 
 
+# --------------------------------------------------------------------------- images
+
+FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def build_images(out: Path, shared: Path) -> PartResult:
+    """Fashion-MNIST (Debian dataset-fashion-mnist): the 70,000 labelled 28x28 images in IDX format, kept
+    gzipped, for the Raptor teacher ViT."""
+    res = PartResult()
+    versions = apt_ensure(["dataset-fashion-mnist"])
+    if "dataset-fashion-mnist" not in versions:
+        res.missing.append("images/fashion_mnist: Debian dataset-fashion-mnist not available")
+        return res
+    found = {p.name.removesuffix(".gz"): p for p in dpkg_files("dataset-fashion-mnist") if p.is_file()}
+    if missing := [f for f in FASHION_FILES if f not in found]:
+        res.missing.append(f"images/fashion_mnist: {', '.join(missing)} not in dataset-fashion-mnist")
+        return res
+    for name in FASHION_FILES:
+        dst = out / "fashion_mnist" / (name + ".gz")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if found[name].name.endswith(".gz"):
+            shutil.copyfile(found[name], dst)
+        else:
+            with open(found[name], "rb") as f, gzip.open(dst, "wb") as g:
+                shutil.copyfileobj(f, g)
+    res.items.append(Item("images/fashion_mnist", deb_source("dataset-fashion-mnist", versions["dataset-fashion-mnist"]),
+                          debian_license("dataset-fashion-mnist"),
+                          note="Zalando Fashion-MNIST: 60,000 train + 10,000 test (t10k) 28x28 gray, 10 classes, IDX"))
+    return res
+
+
 # --------------------------------------------------------------------------- speech
 
 def build_speech(out: Path, shared: Path) -> PartResult:
@@ -758,7 +789,7 @@ def build_tts(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
 
 
 BUILDERS = {"digits": build_digits, "fonts": build_fonts, "photos": build_photos,
-            "videos": build_videos, "speech": build_speech, "tts": build_tts}
+            "videos": build_videos, "speech": build_speech, "tts": build_tts, "images": build_images}
 
 
 # --------------------------------------------------------------------------- driver
