@@ -81,13 +81,21 @@ class BlockRecurrent(nn.Module):
         """(depth, C) per-iteration, per-channel gates ``g(i)``."""
         return 1 + self.gate(self.progress)
 
-    def forward(self, x: torch.Tensor, return_all: bool = False) -> torch.Tensor:
+    def step(self, x: torch.Tensor, i: int, gates: torch.Tensor | None = None) -> torch.Tensor:
+        """Iteration ``i`` alone (block ``order[i]`` with gate ``g(i)``): the state after ``i`` applications
+        -> the state after ``i + 1``; ``gates`` may pass :meth:`gates` computed once."""
+        gate = (self.gates() if gates is None else gates)[i]
+        return x + gate * (self.blocks[self.order[i]](x) - x)
+
+    def forward(self, x: torch.Tensor, return_all: bool = False, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Iterations ``start … stop − 1`` (default: all) from state ``x``; ``return_all`` stacks the input
+        and every state after it."""
         if x.ndim != 3 or x.shape[-1] != self.dim:
             raise ValueError(f"BlockRecurrent expects (B, N, {self.dim}), got {tuple(x.shape)}")
         gates = self.gates()
         states = [x]
-        for i, k in enumerate(self.order):
-            x = x + gates[i] * (self.blocks[k](x) - x)
+        for i in range(start, len(self.order) if stop is None else stop):
+            x = self.step(x, i, gates)
             if return_all:
                 states.append(x)
         return torch.stack(states) if return_all else x

@@ -100,3 +100,24 @@ def test_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = model(x, return_all=True)
     assert y.shape == (4, 2, 5, 8) and torch.isfinite(y).all()
+
+
+def test_one_block_per_layer_with_identity_gates_is_the_plain_stack():
+    # k = number of layers, schedule (1, …, 1): Raptor degenerates to the ViT stack it was given
+    torch.manual_seed(0)
+    stack = nn.Sequential(*[Block(8, 2, layerscale_init=0.5) for _ in range(6)])
+    model = BlockRecurrent(nn.ModuleList(list(stack)), [1] * 6, dim=8)
+    x = torch.randn(3, 7, 8)
+    torch.testing.assert_close(model(x), stack(x))
+
+
+def test_steps_and_partial_rollouts_compose():
+    torch.manual_seed(0)
+    model = BlockRecurrent(nn.ModuleList([Block(8, 2, layerscale_init=0.5) for _ in range(2)]), (2, 2), dim=8)
+    with torch.no_grad():
+        model.gate[-1].bias.normal_()  # non-trivial gates
+    x = torch.randn(2, 5, 8)
+    states = model(x, return_all=True)
+    for i in range(4):
+        torch.testing.assert_close(model.step(states[i], i), states[i + 1])
+    torch.testing.assert_close(model(states[1], start=1, stop=3), states[3])
