@@ -28,6 +28,8 @@ SYSTEMS: dict[str, tuple[str, str, str]] = {
     "fernn": ("vision.fernn.lit", "FERNNSystem", "MovingDigitsData"),
     "frvsr": ("vision.frvsr.lit", "FRVSRSystem", "FRVSRData"),
     "mossformer2": ("audio.mossformer2.lit", "SeparationSystem", "SpeechMixData"),
+    "vit-teacher": ("vision.raptor.lit", "TeacherSystem", "FashionMNISTData"),
+    "raptor": ("vision.raptor.lit", "RaptorSystem", "ActivationData"),
 }
 
 
