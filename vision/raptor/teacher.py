@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 
 from recurrent.registry import make_config, register_model
+from vision.raptor.data import MEAN, STD
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ def build_vit(config: ViTConfig) -> VisionTransformer:
         drop_path_rate=config.drop_path,
     )
     model.config = config
+    # what timm's resolve_data_config reads to prepare images (Fashion-MNIST statistics for 1 channel)
+    channels = config.in_channels
+    model.pretrained_cfg = {"input_size": (channels, config.image_size, config.image_size), "interpolation": "bilinear",
+                            "crop_pct": 1.0, "mean": (MEAN,) * channels, "std": (STD,) * channels}
     return model
 
 

@@ -1,0 +1,79 @@
+"""`rsuite fit-raptor` end to end on a tiny teacher and a folder of class subfolders: every output, the
+report's fields, and the bad-input paths (one line, exit code 2)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from recurrent.registry import save_weights
+from vision.raptor.teacher import vit_fmnist
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    torch.manual_seed(0)
+    model = vit_fmnist(depth=4, dim=24, heads=2, drop_path=0.0)
+    stem = tmp_path_factory.mktemp("teacher") / "tiny"
+    save_weights(model, stem, model_name="vit-fmnist", data=[], command="test", metrics={}, metrics_command="test")
+    return str(stem) + ".safetensors"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for label in range(3):
+        (folder / f"class{label}").mkdir()
+        for i in range(30):
+            image = rng.integers(0, 60, (28, 28), dtype=np.uint8)
+            image[4 + 6 * label : 10 + 6 * label, 4:24] = 255  # a bar whose height tells the class
+            Image.fromarray(image).save(folder / f"class{label}" / f"{i}.png")
+    return folder
+
+
+def rsuite(*args):
+    return subprocess.run([sys.executable, "-m", "apps.cli", "fit-raptor", *map(str, args)], capture_output=True, text=True)
+
+
+def test_fit_writes_report_figures_and_weights(teacher, images, tmp_path):
+    out = tmp_path / "fit"
+    result = rsuite("--teacher-weights", teacher, "--images", images, "--blocks", 2, "--out", out, "--budget", 0.05, "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert sum(report["phases"]["schedule"]) == 4 and len(report["phases"]["schedule"]) == 2
+    assert len(report["r2_per_layer"]) == 4 and report["block_applications"] == {"teacher": 4, "raptor": 4}
+    assert 0 <= report["probe_teacher"] <= 1 and report["probe_ratio"] > 0
+    for name in ("similarity.png", "r2.png", "dynamics/angles.png", "dynamics/perturbation.png", "dynamics/speeds.png",
+                 "dynamics/rank.png", "raptor.safetensors", "raptor.json"):
+        assert (out / name).stat().st_size > 0, name
+    again = rsuite("--teacher-weights", teacher, "--images", images, "--out", out)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--blocks", 0], "--blocks"),
+        (["--blocks", 9], "only 4 layers"),
+        (["--images", "/nonexistent"], "neither 'builtin' nor a folder"),
+        (["--teacher-weights", "/nonexistent.safetensors"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_code_2(teacher, images, tmp_path, args, message):
+    base = {"--teacher-weights": teacher, "--images": images, "--out": tmp_path / "o", "--budget": 0.05}
+    for key, value in zip(args[::2], args[1::2]):
+        base[key] = value
+    result = rsuite(*[x for kv in base.items() for x in kv], "--quiet")
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_folder_without_class_subfolders_is_refused(teacher, tmp_path):
+    (tmp_path / "flat").mkdir()
+    result = rsuite("--teacher-weights", teacher, "--images", tmp_path / "flat", "--out", tmp_path / "o")
+    assert result.returncode == 2 and "one subfolder of images per class" in result.stderr
