@@ -32,6 +32,7 @@ from apps.common import UserError, add_common_args, atomic_output, pick_device
 from apps.models import WeightsError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+DEMO_WEIGHTS = ["vit-fmnist", "raptor-fmnist-k2"]
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -193,6 +194,31 @@ def main(args: argparse.Namespace) -> int:
               f"{scores['probe_teacher']:.3f} raptor {scores['probe_raptor']:.3f} (ratio {scores['probe_ratio']:.3f}) "
               f"-> {args.out}/report.json", file=sys.stderr)
     return 0
+
+
+def demo(samples: Path, out: Path, args: argparse.Namespace) -> str:
+    """The shipped teacher and its K = 2 Raptor on the 300 bundled Fashion-MNIST test images: phases, R²
+    of the rollout, and ``out/fit-raptor-similarity.png``."""
+    import numpy as np
+
+    from apps.models import load_model
+    from vision.raptor import report
+    from vision.raptor.data import MEAN, STD
+    from vision.raptor.evaluate import r2_per_layer
+    from vision.raptor.phases import dissimilarity, recursive_bisection
+    from vision.raptor.teacher import token_states
+
+    sample = np.load(samples / "fashion" / "test300.npz")
+    images = (torch.from_numpy(sample["images"]).float().div(255).unsqueeze(1) - MEAN) / STD
+    teacher, raptor = (load_model(name) for name in DEMO_WEIGHTS)
+    with torch.no_grad():
+        states = token_states(teacher, images)
+        rollout = raptor(states[0], return_all=True)
+    matrix = dissimilarity(states[1:], teacher.num_prefix_tokens)
+    report.plot_similarity(matrix, list(raptor.config.schedule), out / "fit-raptor-similarity.png")
+    r2 = r2_per_layer(rollout[1:], states[1:])
+    return (f"phases (max-cut) {recursive_bisection(matrix)}, Raptor K=2 {list(raptor.config.schedule)}: "
+            f"R² mean {float(r2.mean()):.3f}, last layer {float(r2[-1]):.3f} -> {out / 'fit-raptor-similarity.png'}")
 
 
 if __name__ == "__main__":
