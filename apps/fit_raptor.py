@@ -9,8 +9,8 @@ class (split 60 / 20 / 20 by file name hash).
 
 Writes into ``--out``: ``report.json`` (phases, per-layer R², probe accuracy of teacher and surrogate and
 their ratio, block applications of each, timings), ``similarity.png``, ``r2.png``, ``dynamics/*.png``,
-``raptor.safetensors`` + ``raptor.json`` (its card) and ``cache/`` (teacher states; a rerun reuses them and
-resumes the fit from ``ckpt/``).
+``raptor.safetensors`` + ``raptor.json`` (its card) and ``cache/`` (teacher states, or ``--cache DIR``; a
+rerun reuses them and resumes the fit from ``ckpt/``).
 
     rsuite fit-raptor --teacher vit-fmnist --images builtin --blocks 2 --out runs/raptor-k2 --budget 20
 """
@@ -47,6 +47,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fit-images", type=int, default=10000, help="images whose teacher states are fitted")
     parser.add_argument("--eval-images", type=int, default=2000, help="held-out images for phases, R² and the probe")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cache", type=Path, default=None, help="teacher-state cache to use or fill (default OUT/cache; "
+                        "share one between fits of the same teacher and images)")
     parser.add_argument("--stop-fraction", type=float, default=0.1, help="recursive max-cut stop (share of the total)")
     add_common_args(parser)
     return parser
@@ -126,13 +128,14 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--blocks {args.blocks}: the teacher has only {depth} layers")
     args.out.mkdir(parents=True, exist_ok=True)
     timings, caches = {}, {}
+    cache = args.cache or args.out / "cache"
     start = time.perf_counter()
     limits = {"fit": args.fit_images, "eval": args.eval_images, "test": args.eval_images}
     for split, limit in limits.items():
         images, labels = data[split][0][:limit], data[split][1][:limit]
         with tqdm(total=len(images), desc=f"teacher states ({split})", unit="img", disable=args.quiet, file=sys.stderr) as bar:
-            extract(teacher, images, labels, args.out / "cache" / split, device=device, on_batch=bar.update)
-        caches[split] = args.out / "cache" / split
+            extract(teacher, images, labels, cache / split, device=device, on_batch=bar.update)
+        caches[split] = cache / split
     timings["teacher_states_s"] = round(time.perf_counter() - start, 1)
 
     eval_states, eval_labels = load_states(caches["eval"])

@@ -34,7 +34,7 @@ def main() -> int:
         if not (folder / "report.json").exists():
             code = rsuite(["fit-raptor", "--teacher", args.teacher, "--images", "builtin", "--data-root", str(args.data_root),
                            "--blocks", str(k), "--out", str(folder), "--budget", str(args.budget),
-                           "--fit-images", str(args.fit_images), "--device", args.device])
+                           "--fit-images", str(args.fit_images), "--device", args.device, "--cache", str(args.out / "cache")])
             if code:
                 return code
         reports[k] = json.loads((folder / "report.json").read_text())
