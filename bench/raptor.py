@@ -14,7 +14,31 @@ import shutil
 import sys
 from pathlib import Path
 
+import torch
+
 from apps.cli import main as rsuite
+from apps.models import load_model
+from recurrent.registry import WEIGHTS_DIR, resolve_weights
+from vision.raptor.data import load_fashion_mnist
+
+
+@torch.no_grad()
+def teacher_accuracy(name: str, data_root: Path) -> dict[str, float]:
+    """The teacher's own classification accuracy on the validation and test splits."""
+    model = load_model(name)
+    result = {}
+    for split in ("val", "test"):
+        images, labels = load_fashion_mnist(data_root, split)
+        predictions = torch.cat([model(images[i : i + 500]).argmax(1) for i in range(0, len(images), 500)])
+        result[f"{split}_accuracy"] = round(float((predictions == labels).float().mean()), 4)
+    return result
+
+
+def write_metrics(name_or_path: str | Path, metrics: dict, command: str) -> None:
+    _, card_path = resolve_weights(name_or_path, WEIGHTS_DIR)
+    card = json.loads(card_path.read_text())
+    card["metrics"], card["metrics_command"] = metrics, command
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def main() -> int:
@@ -27,6 +51,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("out/bench/raptor"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--ship", action="store_true", help="copy each fit to weights/raptor-fmnist-kK.* with its card")
+    parser.add_argument("--write-card", action="store_true", help="store the metrics in the teacher's (and shipped fits') cards")
     args = parser.parse_args()
     reports = {}
     for k in args.blocks:
@@ -38,7 +63,9 @@ def main() -> int:
             if code:
                 return code
         reports[k] = json.loads((folder / "report.json").read_text())
-    print(f"\n{args.teacher}: teacher probe accuracy {reports[args.blocks[0]]['probe_teacher']:.4f} (Fashion-MNIST test split)")
+    accuracy = teacher_accuracy(args.teacher, args.data_root)
+    print(f"\n{args.teacher}: classification accuracy val {accuracy['val_accuracy']:.4f}, test {accuracy['test_accuracy']:.4f}; "
+          f"linear-probe accuracy {reports[args.blocks[0]]['probe_teacher']:.4f} (Fashion-MNIST test split)")
     print(f"{'K':>2}  {'phases':<14}{'R² mean':>9}{'R² last':>9}{'probe':>8}{'ratio':>8}{'fit min':>9}  applications")
     for k, r in reports.items():
         t = r["timings"]
@@ -53,6 +80,13 @@ def main() -> int:
             for suffix in (".safetensors", ".json"):
                 shutil.copyfile(args.out / f"k{k}" / f"raptor{suffix}", Path("weights") / f"raptor-fmnist-k{k}{suffix}")
         print("copied to weights/raptor-fmnist-k*.{safetensors,json}")
+    if args.write_card:
+        command = "python bench/raptor.py " + " ".join(sys.argv[1:])
+        write_metrics(args.teacher, {**accuracy, "probe_accuracy": reports[args.blocks[0]]["probe_teacher"]}, command)
+        for k, r in reports.items():
+            if args.ship:
+                keys = ("r2_mean", "probe_teacher", "probe_raptor", "probe_ratio")
+                write_metrics(f"weights/raptor-fmnist-k{k}", {**{key: r[key] for key in keys}, "phases": r["phases"]["schedule"]}, command)
     return 0
 
 
