@@ -77,8 +77,10 @@ def main() -> int:
           f"{reports[args.blocks[0]]['phases']['max_cut']}")
     if args.ship:
         for k in reports:
-            for suffix in (".safetensors", ".json"):
-                shutil.copyfile(args.out / f"k{k}" / f"raptor{suffix}", Path("weights") / f"raptor-fmnist-k{k}{suffix}")
+            shutil.copyfile(args.out / f"k{k}" / "raptor.safetensors", Path("weights") / f"raptor-fmnist-k{k}.safetensors")
+            card = json.loads((args.out / f"k{k}" / "raptor.json").read_text())
+            card["name"] = f"raptor-fmnist-k{k}"
+            (Path("weights") / f"raptor-fmnist-k{k}.json").write_text(json.dumps(card, indent=2) + "\n")
         print("copied to weights/raptor-fmnist-k*.{safetensors,json}")
     if args.write_card:
         command = "python bench/raptor.py " + " ".join(sys.argv[1:])
