@@ -34,6 +34,7 @@ def linear_probe(
 ) -> float:
     """Test accuracy of a multinomial logistic regression fitted on standardised train features (full-batch
     L-BFGS, L2 ``weight_decay``); deterministic for given inputs."""
+    train_x, test_x = train_x.detach(), test_x.detach()  # features may come with a graph
     mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
     train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
     classes = int(max(train_y.max(), test_y.max())) + 1
