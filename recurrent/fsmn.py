@@ -20,13 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recurrent.temporal_conv import temporal_conv
+
 NormFactory = Callable[[int], nn.Module]
-
-
-def _pad_time(x: torch.Tensor, kernel_size: int, dilation: int, causal: bool) -> torch.Tensor:
-    """Zero-pad the last (time) axis of (B, C, T) so a stride-1 conv keeps length T."""
-    total = dilation * (kernel_size - 1)
-    return F.pad(x, (total, 0) if causal else (total // 2, total - total // 2))
 
 
 def _instance_norm(channels: int) -> nn.Module:
@@ -88,7 +84,7 @@ class DilatedDenseFSMN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = x
         for conv, norm, act, d in zip(self.convs, self.norms, self.acts, self.dilations):
-            out = act(norm(conv(_pad_time(skip, self.kernel_size, d, self.causal))))
+            out = act(norm(temporal_conv(skip, conv.weight, d, self.causal)))
             skip = torch.cat([out, skip], dim=1)
         return out
 
@@ -139,7 +135,7 @@ class UniDeepFSMN(nn.Module):
         if self.dilated:
             m = self.memory(p)
         else:
-            m = p + self.memory(_pad_time(p, self.kernel_size, 1, self.causal))
+            m = temporal_conv(p, self.memory.weight, causal=self.causal, residual=True)
         return x + m.transpose(1, 2)
 
 
@@ -181,7 +177,7 @@ class FFConvM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.silu(self.linear(self.norm(x))).transpose(1, 2)  # (B, C, T)
-        h = h + self.conv(_pad_time(h, self.conv.kernel_size[0], 1, self.causal))
+        h = temporal_conv(h, self.conv.weight, causal=self.causal, residual=True)
         return self.dropout(h.transpose(1, 2))
 
 

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from kornia.geometry.transform import remap
 from kornia.utils import create_meshgrid
 
+from recurrent.backend import FusedForward, use_fused
+
 
 def warp(
     image: torch.Tensor, flow_px: torch.Tensor, padding_mode: Literal["border", "zeros"] = "border"
@@ -45,9 +47,16 @@ def warp(
         raise ValueError(f"flow must be (B, 2, H, W) = {(b, 2, h, w)} to match the image, got {tuple(flow_px.shape)}")
     if padding_mode not in ("border", "zeros"):
         raise ValueError(f"padding_mode must be 'border' or 'zeros', got {padding_mode!r}")
+    return _sample(image, flow_px, (0, 0), padding_mode)
+
+
+def _sample(image: torch.Tensor, flow_px: torch.Tensor, offset: tuple[int, int], padding_mode: str) -> torch.Tensor:
+    """``image`` sampled at ``p + offset + flow(p)`` for p on the flow's grid; offset ``(top, left)`` in pixels."""
+    h, w = flow_px.shape[-2:]
     grid = create_meshgrid(h, w, normalized_coordinates=False, device=flow_px.device, dtype=flow_px.dtype)
+    top, left = offset
     coords = grid + flow_px.permute(0, 2, 3, 1)  # (B, H, W, 2) as (x, y)
-    return remap(image, coords[..., 0], coords[..., 1], padding_mode=padding_mode, align_corners=True)
+    return remap(image, coords[..., 0] + left, coords[..., 1] + top, padding_mode=padding_mode, align_corners=True)
 
 
 def upsample_flow(flow_px: torch.Tensor, scale: int, align_corners: bool = False) -> torch.Tensor:
@@ -88,3 +97,43 @@ def space_to_depth(x: torch.Tensor, block: int) -> torch.Tensor:
     if x.ndim != 4 or x.shape[-2] % block or x.shape[-1] % block:
         raise ValueError(f"space_to_depth expects (B, C, H, W) with H, W divisible by {block}, got {tuple(x.shape)}")
     return F.pixel_unshuffle(x, block)
+
+
+def warp_to_depth_reference(
+    image: torch.Tensor, flow_lr_px: torch.Tensor, scale: int, offset: tuple[int, int] = (0, 0)
+) -> torch.Tensor:
+    """PyTorch reference of :func:`warp_to_depth`."""
+    return space_to_depth(_sample(image, upsample_flow(flow_lr_px, scale), offset, "border"), scale)
+
+
+def warp_to_depth(
+    image: torch.Tensor, flow_lr_px: torch.Tensor, scale: int, offset: tuple[int, int] = (0, 0)
+) -> torch.Tensor:
+    """FRVSR's recurrent input in one pass: upsample the LR flow, backward-warp the HR image, space-to-depth.
+
+    Equal to ``space_to_depth(warp(image, upsample_flow(flow_lr_px, scale)), scale)`` when ``offset`` is
+    ``(0, 0)`` and the image matches the flow's HR grid. With an ``offset = (top, left)`` (HR pixels) the
+    flow's grid is a tile of ``image`` starting there, and samples are read from the whole image with
+    ``"border"`` padding at *its* edges — a tile warped exactly as if the whole frame had been warped.
+    Fused on CUDA (one Triton kernel; no HR flow, coordinate grid or warped image in memory), PyTorch
+    elsewhere; see :mod:`recurrent.backend`.
+
+    Args:
+        image: (B, C, H_img, W_img) previous high-resolution estimate.
+        flow_lr_px: (B, 2, h, w) flow in LR pixels, channels ``(x, y)``, on the LR grid of the tile.
+        scale: integer factor s; the tile covers HR rows ``top .. top + s·h`` and columns ``left .. left + s·w``.
+        offset: ``(top, left)`` of the tile in ``image``, HR pixels.
+
+    Returns:
+        (B, C·s², h, w), channel ``c·s² + dy·s + dx`` as in :func:`space_to_depth`; dtype of ``image``.
+    """
+    if image.ndim != 4 or flow_lr_px.ndim != 4 or flow_lr_px.shape[1] != 2 or image.shape[0] != flow_lr_px.shape[0]:
+        raise ValueError(f"warp_to_depth expects image (B, C, H, W) and flow (B, 2, h, w), got {tuple(image.shape)}, {tuple(flow_lr_px.shape)}")
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    if not use_fused(image, flow_lr_px):
+        return warp_to_depth_reference(image, flow_lr_px.to(image.dtype), scale, offset)
+    from recurrent.kernels.warp_to_depth import warp_to_depth_triton
+
+    options = {"scale": scale, "offset": tuple(offset)}
+    return FusedForward.apply(warp_to_depth_triton, warp_to_depth_reference, options, image, flow_lr_px.to(image.dtype))

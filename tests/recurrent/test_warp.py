@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recurrent.warp import space_to_depth, upsample_flow, warp
+from recurrent.backend import backend
+from recurrent.warp import space_to_depth, upsample_flow, warp, warp_to_depth
 
 
 def test_zero_flow_is_identity():
@@ -91,3 +92,43 @@ def test_warp_under_bf16_autocast():
         up = upsample_flow(flow, 2)
     assert out.shape == image.shape and torch.isfinite(out).all()
     assert up.shape == (1, 2, 16, 16)
+
+
+def test_warp_to_depth_is_warp_then_space_to_depth():
+    torch.manual_seed(0)
+    image, flow = torch.rand(2, 3, 24, 32), torch.randn(2, 2, 6, 8) * 3
+    expected = space_to_depth(warp(image, upsample_flow(flow, 4)), 4)
+    torch.testing.assert_close(warp_to_depth(image, flow, 4), expected)
+
+
+def test_warp_to_depth_of_a_tile_equals_the_crop_of_the_whole_warp():
+    """A tile's flow placed into a whole-frame flow: the tile reads the same far-away pixels."""
+    torch.manual_seed(0)
+    image, tile_flow = torch.rand(1, 3, 40, 48), torch.randn(1, 2, 4, 4) * 6
+    whole_flow = torch.zeros(1, 2, 40, 48)
+    whole_flow[..., 12:28, 20:36] = upsample_flow(tile_flow, 4)
+    expected = space_to_depth(warp(image, whole_flow)[..., 12:28, 20:36], 4)
+    torch.testing.assert_close(warp_to_depth(image, tile_flow, 4, offset=(12, 20)), expected)
+
+
+@pytest.mark.parametrize("scale, offset", [(4, (0, 0)), (2, (6, 3)), (3, (0, 9))])
+def test_fused_warp_to_depth_equals_reference_forward_and_backward(scale, offset):
+    torch.manual_seed(scale)
+    image = torch.rand(2, 3, 30, 36)
+    flow = torch.randn(2, 2, 5, 7) * 4
+    results = []
+    for name in ("torch", "triton"):
+        im, fl = image.clone().requires_grad_(), flow.clone().requires_grad_()
+        with backend(name):
+            out = warp_to_depth(im, fl, scale, offset)
+        out.backward(torch.sin(torch.arange(out.numel(), dtype=out.dtype)).view_as(out))
+        results.append((out, im.grad, fl.grad))
+    for fused, reference in zip(results[1], results[0]):
+        torch.testing.assert_close(fused, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_warp_to_depth_errors():
+    with pytest.raises(ValueError, match="warp_to_depth expects"):
+        warp_to_depth(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 2, 2), 4)
+    with pytest.raises(ValueError, match="positive"):
+        warp_to_depth(torch.rand(1, 3, 8, 8), torch.rand(1, 2, 2, 2), 0)

@@ -7,8 +7,8 @@ each see ``pad`` extra LR pixels of context on every side; the recurrent state s
 pixels from up to ``max_flow_px`` LR pixels outside a tile:
 
 * FNet and SRNet run on the tile with its context (the previous LR frame cropped the same way);
-* the warp samples the full previous estimate through a crop with a halo of ``⌈max_flow_px · s⌉ + 2``
-  HR pixels (the largest displacement FNet can output), which gives exactly the untiled result;
+* the warp samples the full previous estimate at the tile's offset (:func:`recurrent.warp.warp_to_depth`),
+  however far FNet's flow reaches outside the tile, which gives exactly the untiled warp;
 * tile outputs are blended with a window that is 1 over the tile, ramps linearly across a band of
   ``pad`` LR pixels centred on each seam, and 0 in the outer ``pad / 2`` (where the tile's own border
   effects are): neighbouring ramps sum to 1.
@@ -22,13 +22,11 @@ Away from the frame's borders tiled and untiled outputs agree within the influen
 from __future__ import annotations
 
 import contextlib
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from recurrent.warp import upsample_flow, warp
 from vision.frvsr.model import FRVSR, FRVSRState
 
 
@@ -79,7 +77,6 @@ class Upscaler:
         if fp16 and self.device.type != "cuda":
             raise ValueError("fp16 needs a CUDA device")
         self.tile, self.pad, self.fp16, self.multiple = tile or None, pad, fp16, m
-        self.halo = math.ceil(model.config.max_flow_px * self.scale) + 2
         self.state: FRVSRState | None = None
 
     def reset(self) -> None:
@@ -117,27 +114,15 @@ class Upscaler:
                 y0, y1, x0, x1 = ys[2], ys[3], xs[2], xs[3]
                 lr_cur = lr[..., y0:y1, x0:x1]
                 if self.state is None:
-                    hr_prev_warped = model.zero_estimate(lr_cur)
+                    hr_prev_depth = model.zero_estimate(lr_cur)
                 else:
                     flow_lr_px = model.flow(self.state.lr[..., y0:y1, x0:x1], lr_cur)
-                    hr_prev_warped = self._warp_from_full(self.state.hr, flow_lr_px, y0 * s, x0 * s)
-                hr = model.reconstruct(lr_cur, hr_prev_warped).float()
+                    hr_prev_depth = model.warp_previous(self.state.hr, flow_lr_px, (y0 * s, x0 * s))
+                hr = model.reconstruct(lr_cur, hr_prev_depth).float()
                 weight = _ramp(hr.shape[-2], s, ys, hp, pad).to(hr)[:, None] * _ramp(hr.shape[-1], s, xs, wp, pad).to(hr)[None]
                 out[..., y0 * s : y1 * s, x0 * s : x1 * s] += hr * weight
                 total[..., y0 * s : y1 * s, x0 * s : x1 * s] += weight
         return out / total
-
-    def _warp_from_full(self, hr_prev: torch.Tensor, flow_lr_px: torch.Tensor, top: int, left: int) -> torch.Tensor:
-        """``warp`` of the full previous estimate for the tile at HR offset (top, left), through a crop
-        with a halo wide enough for any FNet displacement (equal to warping the whole frame)."""
-        flow_hr_px = upsample_flow(flow_lr_px, self.scale)
-        th, tw = flow_hr_px.shape[-2:]
-        full_h, full_w = hr_prev.shape[-2:]
-        cy0, cx0 = max(top - self.halo, 0), max(left - self.halo, 0)
-        cy1, cx1 = min(top + th + self.halo, full_h), min(left + tw + self.halo, full_w)
-        crop = hr_prev[..., cy0:cy1, cx0:cx1]
-        flow = F.pad(flow_hr_px, (left - cx0, cx1 - left - tw, top - cy0, cy1 - top - th))
-        return warp(crop, flow.to(crop.dtype))[..., top - cy0 : top - cy0 + th, left - cx0 : left - cx0 + tw]
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (sH, sW, 3) uint8 RGB."""

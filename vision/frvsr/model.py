@@ -5,7 +5,10 @@ One step of the recurrence (paper Sec. 3, Fig. 2)::
     flow_lr_px     = FNet(lr_prev, lr_cur)                      # LR pixels, current -> previous
     flow_hr_px     = upsample_flow(flow_lr_px, s)               # bilinear, vectors × s
     hr_prev_warped = warp(hr_prev, flow_hr_px)                  # backward warp, border padding
-    hr_cur         = SRNet(cat(lr_cur, space_to_depth(hr_prev_warped, s))) + upsample_lr(lr_cur)
+    hr_prev_depth  = space_to_depth(hr_prev_warped, s)          # (B, 3·s², H, W)
+    hr_cur         = SRNet(cat(lr_cur, hr_prev_depth)) + upsample_lr(lr_cur)
+
+Lines 2–4 run as one fused pass, :func:`recurrent.warp.warp_to_depth` (a Triton kernel on CUDA).
 
 The first frame starts from a zero (black) previous estimate and needs no flow.
 
@@ -37,7 +40,7 @@ from torch import nn
 
 from recurrent.registry import make_config, register_model
 from recurrent.runner import run_sequence
-from recurrent.warp import space_to_depth, upsample_flow, warp
+from recurrent.warp import warp_to_depth
 
 
 @dataclass(frozen=True)
@@ -245,23 +248,28 @@ class FRVSR(nn.Module):
             lr_prev, lr_cur = F.pad(lr_prev, pad, mode="replicate"), F.pad(lr_cur, pad, mode="replicate")
         return self.fnet(lr_prev, lr_cur)[..., :h, :w]
 
-    def warp_previous(self, hr_prev: torch.Tensor, flow_lr_px: torch.Tensor) -> torch.Tensor:
-        """The previous HR estimate moved onto the current frame: ``warp(hr_prev, upsample_flow(flow, s))``."""
-        return warp(hr_prev, upsample_flow(flow_lr_px, self.scale))
+    def warp_previous(
+        self, hr_prev: torch.Tensor, flow_lr_px: torch.Tensor, offset: tuple[int, int] = (0, 0)
+    ) -> torch.Tensor:
+        """The previous HR estimate moved onto the current frame, in space-to-depth form (B, 3·s², H, W).
+        ``offset``: HR ``(top, left)`` of the flow's tile in ``hr_prev`` (see :func:`recurrent.warp.warp_to_depth`)."""
+        return warp_to_depth(hr_prev, flow_lr_px, self.scale, offset)
 
-    def reconstruct(self, lr_cur: torch.Tensor, hr_prev_warped: torch.Tensor) -> torch.Tensor:
-        """SRNet on the current frame and the warped estimate, plus the upsampled frame: (B, 3, sH, sW)."""
-        residual = self.srnet(lr_cur, space_to_depth(hr_prev_warped, self.scale))
+    def reconstruct(self, lr_cur: torch.Tensor, hr_prev_depth: torch.Tensor) -> torch.Tensor:
+        """SRNet on the current frame and the warped estimate (space-to-depth), plus the upsampled frame:
+        (B, 3, sH, sW)."""
+        residual = self.srnet(lr_cur, hr_prev_depth)
         return residual + upsample_lr(lr_cur, self.scale, self.config.degradation)
 
     def zero_estimate(self, lr_cur: torch.Tensor) -> torch.Tensor:
+        """The first frame's previous estimate: zeros in space-to-depth form (B, 3·s², H, W)."""
         b, c, h, w = lr_cur.shape
-        return lr_cur.new_zeros(b, c, h * self.scale, w * self.scale)
+        return lr_cur.new_zeros(b, c * self.scale**2, h, w)
 
     def _step_with_flow(self, lr_and_flow: torch.Tensor, state: FRVSRState | None) -> tuple[torch.Tensor, FRVSRState]:
         lr_cur, flow_lr_px = lr_and_flow[:, :3], lr_and_flow[:, 3:]
-        hr_prev_warped = self.zero_estimate(lr_cur) if state is None else self.warp_previous(state.hr, flow_lr_px)
-        hr_cur = self.reconstruct(lr_cur, hr_prev_warped)
+        hr_prev_depth = self.zero_estimate(lr_cur) if state is None else self.warp_previous(state.hr, flow_lr_px)
+        hr_cur = self.reconstruct(lr_cur, hr_prev_depth)
         return hr_cur, FRVSRState(lr_cur, hr_cur)
 
     def step(self, lr_cur: torch.Tensor, state: FRVSRState | None = None) -> tuple[torch.Tensor, FRVSRState]:

@@ -1,4 +1,4 @@
-"""Streaming inference: tiled == untiled, exact warps through the halo, blend weights, uint8 path, errors."""
+"""Streaming inference: tiled == untiled, exact warps from outside the tile, blend weights, uint8 path, errors."""
 
 import numpy as np
 import pytest
@@ -33,7 +33,7 @@ def test_tiled_equals_untiled(tile, pad, atol):
         torch.testing.assert_close(b, a, atol=atol, rtol=0)
 
 
-def test_large_motion_is_fetched_through_the_halo_exactly():
+def test_large_motion_is_fetched_from_outside_the_tile_exactly():
     """A constant flow of (+20, -17) LR px: tiles warp pixels from far outside themselves."""
     model = moving_model()
     model.fnet.head[-1].weight.data.zero_()
@@ -43,7 +43,7 @@ def test_large_motion_is_fetched_through_the_halo_exactly():
     whole = run(Upscaler(model), frames)
     tiled = run(Upscaler(model, tile=16, pad=8), frames)
     for a, b in zip(whole, tiled, strict=True):
-        torch.testing.assert_close(b, a, atol=5e-5, rtol=0)  # float rounding of the crop's coordinates
+        torch.testing.assert_close(b, a, atol=5e-5, rtol=0)  # float rounding of the offset coordinates
 
 
 @pytest.mark.parametrize("size, tile, pad", [(64, 16, 16), (72, 32, 8), (40, 16, 0)])
