@@ -55,6 +55,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=Fraction, default=Fraction(25), help="frame rate for a folder of frames (default 25)")
     parser.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) to 51 (default 18)")
     parser.add_argument("--fp16", action="store_true", help="float16 on CUDA (faster, ~same quality)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the frame step (CUDA graphs on a GPU; slow start)")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped weights name or path")
     add_common_args(parser)
     return parser
@@ -131,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
         source.close()
         raise UserError(str(error)) from None
     tile = args.tile if args.tile is not None else (AUTO_TILE if info.width * info.height > AUTO_TILE_ABOVE else 0)
-    upscaler = Upscaler(model, device, tile=tile, pad=args.pad, fp16=args.fp16)
+    upscaler = Upscaler(model, device, tile=tile, pad=args.pad, fp16=args.fp16, compile=args.compile)
     out_w, out_h = info.width * args.scale, info.height * args.scale
     start = time.perf_counter()
     writing = atomic_folder(args.output, args.force) if kind == "folder" else atomic_output(args.output, args.force)

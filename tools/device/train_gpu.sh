@@ -5,40 +5,39 @@
 set -u
 OUT=${OUT:-out/device}; PY=${PY:-python3}; D=${DATA:-.devdata}
 MAX_TIME=${MAX_TIME:-00:00:07:30}; ACCEL=${ACCEL:-gpu}; EPOCH_SCALE=${EPOCH_SCALE:-1}
-mkdir -p "$OUT" runs/gpu
+R=${RUNS:-runs/gpu}
+mkdir -p "$OUT" "$R"
 WHEELS=${WHEELS:-.whl}
-if [ -d "$WHEELS" ]; then $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 1; fi
-# kornia.io's Rust backend and PyAV are not used by training: empty stand-ins satisfy their imports
-mkdir -p /tmp/site/kornia_rs /tmp/site/av && touch /tmp/site/kornia_rs/__init__.py /tmp/site/kornia_rs/io.py /tmp/site/av/__init__.py
-export PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
+source tools/device/setup_env.sh
+export OMP_NUM_THREADS=2
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
-[ "$ACCEL" = gpu ] && (timeout 240 $PY -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py > runs/gpu/cuda_tests.log 2>&1; echo "cuda tests exit $?" >> runs/gpu/cuda_tests.log) &
+[ "$ACCEL" = gpu ] && [ "${SKIP_TESTS:-0}" = 0 ] && (timeout 240 $PY -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py > $R/cuda_tests.log 2>&1; echo "cuda tests exit $?" >> $R/cuda_tests.log) &
 
 COMMON="--trainer.accelerator $ACCEL --trainer.devices 1 --trainer.max_epochs 1000 --trainer.max_time $MAX_TIME
  --trainer.enable_progress_bar false --trainer.callbacks+=ModelCheckpoint --trainer.callbacks.mode max
  --trainer.callbacks.save_last true"
 train() {  # SYSTEM MONITOR ARGS...
   local system=$1 monitor=$2; shift 2
-  $PY -m apps.cli train "$system" fit --data.data_root "$D" --trainer.default_root_dir "runs/gpu/$system" $COMMON \
-    --trainer.callbacks.monitor "$monitor" "$@" > "runs/gpu/$system.log" 2>&1
-  echo "$system fit exit $?" >> "runs/gpu/$system.log"
+  $PY -m apps.cli train "$system" fit --data.data_root "$D" --trainer.default_root_dir "$R/$system" $COMMON \
+    --trainer.callbacks.monitor "$monitor" "$@" > "$R/$system.log" 2>&1
+  echo "$system fit exit $?" >> "$R/$system.log"
 }
 train digits val/orand_acc --model.init_from crnn-digits --model.warmup_steps 300 --data.batch_size 64 \
   --data.samples_per_epoch $((48000 / EPOCH_SCALE)) --data.num_workers 5 &
 train frvsr val/gain_db --model.lr 4e-4 --data.video_fraction 0 --data.batch_size 16 --data.crop 128 \
   --data.samples_per_epoch $((16000 / EPOCH_SCALE)) --data.num_workers 4 &
-train mossformer2 val/heldout_si_snri --model.lr 7e-4 --trainer.precision bf16-mixed --trainer.gradient_clip_val 5 \
+train mossformer2 val/heldout_si_snri --model.lr 7e-4 --trainer.precision $([ "$ACCEL" = gpu ] && echo bf16-mixed || echo 32) --trainer.gradient_clip_val 5 \
   --data.batch_size 16 --data.segment_s 4 --data.samples_per_epoch $((8000 / EPOCH_SCALE)) --data.num_workers 4 &
 wait
 
 for pair in digits:crnn-digits frvsr:frvsr-x4 mossformer2:mossformer2-s; do
   system=${pair%%:*} name=${pair#*:}
-  best=$(find "runs/gpu/$system" -name 'epoch*.ckpt' | head -1)
-  [ -z "$best" ] && best=$(find "runs/gpu/$system" -name 'last.ckpt' | head -1)
+  best=$(find "$R/$system" -name 'epoch*.ckpt' | head -1)
+  [ -z "$best" ] && best=$(find "$R/$system" -name 'last.ckpt' | head -1)
   echo "== $system: $best"
   [ -n "$best" ] && $PY -m apps.cli train "$system" export "$best" "$OUT/$name" --force 2>&1 | tail -2
-  grep -h "val/\|exit\|Error\|error" "runs/gpu/$system.log" | tail -4
+  grep -h "val/\|exit\|Error\|error" "$R/$system.log" | tail -4
 done
-tail -3 runs/gpu/cuda_tests.log 2>/dev/null
-tar czf "$OUT/logs.tgz" --exclude='*.ckpt' runs/gpu
+tail -3 $R/cuda_tests.log 2>/dev/null
+tar czf "$OUT/logs.tgz" --exclude='*.ckpt' "$R"
 ls -la "$OUT"

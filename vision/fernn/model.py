@@ -89,11 +89,15 @@ class VelocityShift(nn.Module):
     def _index(self, height: int, width: int, device: torch.device) -> torch.Tensor:
         key = (height, width, device)
         if key not in self._cache:
-            v = self.velocities.to(device)
-            rows = (torch.arange(height, device=device)[None, :] - v[:, 1:2]) % height  # (V, H) source rows
-            cols = (torch.arange(width, device=device)[None, :] - v[:, 0:1]) % width  # (V, W) source cols
-            self._cache[key] = (rows[:, :, None] * width + cols[:, None, :]).flatten(1)  # (V, H·W)
+            self._cache[key] = self._build_index(height, width, device)
         return self._cache[key]
+
+    @torch.inference_mode(False)  # a cached index built during inference must also serve training
+    def _build_index(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+        v = self.velocities.to(device)
+        rows = (torch.arange(height, device=device)[None, :] - v[:, 1:2]) % height  # (V, H) source rows
+        cols = (torch.arange(width, device=device)[None, :] - v[:, 0:1]) % width  # (V, W) source cols
+        return (rows[:, :, None] * width + cols[:, None, :]).flatten(1)  # (V, H·W)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         b, v, c, height, width = h.shape

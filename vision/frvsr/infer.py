@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from recurrent.compile import compile_for
 from vision.frvsr.model import FRVSR, FRVSRState
 
 
@@ -61,10 +62,18 @@ class Upscaler:
         tile: tile size in LR (input) pixels, a multiple of 8; ``None`` or 0: whole frames.
         pad: context around each tile in LR pixels, a multiple of 8.
         fp16: float16 autocast (CUDA only).
+        compile: run whole-frame steps through :func:`recurrent.compile.compile_for` (CUDA graphs on
+            CUDA; the first frames pay the compilation).
     """
 
     def __init__(
-        self, model: FRVSR, device: str | torch.device = "cpu", tile: int | None = None, pad: int = 16, fp16: bool = False
+        self,
+        model: FRVSR,
+        device: str | torch.device = "cpu",
+        tile: int | None = None,
+        pad: int = 16,
+        fp16: bool = False,
+        compile: bool = False,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
@@ -78,6 +87,7 @@ class Upscaler:
             raise ValueError("fp16 needs a CUDA device")
         self.tile, self.pad, self.fp16, self.multiple = tile or None, pad, fp16, m
         self.state: FRVSRState | None = None
+        self._step = compile_for(self.model.step, self.device) if compile else self.model.step
 
     def reset(self) -> None:
         self.state = None
@@ -98,7 +108,7 @@ class Upscaler:
             raise ValueError(f"frame size changed from {tuple(self.state.lr.shape[-2:])} to {tuple(lr.shape[-2:])}; call reset()")
         with self._autocast():
             if self.tile is None or (lr.shape[-2] <= self.tile and lr.shape[-1] <= self.tile):
-                hr, self.state = self.model.step(lr, self.state)
+                hr, self.state = self._step(lr, self.state)
             else:
                 hr = self._tiled(lr)
                 self.state = FRVSRState(lr, hr)

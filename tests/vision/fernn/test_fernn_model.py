@@ -128,3 +128,12 @@ def test_overfits_a_tiny_batch():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0]  # 0.018 (about the all-zero prediction) -> 0.004
+
+
+def test_an_index_cached_during_inference_serves_training():
+    model = fernn_v1(hidden_channels=4)
+    frames = torch.rand(1, 3, 1, 8, 8)
+    with torch.inference_mode():
+        model.classify(frames)
+    model.classify(frames).sum().backward()  # raised "Inference tensors cannot be saved for backward"
+    assert all(p.grad is not None for p in model.cell.parameters())
