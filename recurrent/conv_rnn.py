@@ -83,6 +83,15 @@ class ConvRNNCell(_ConvCell):
         h = self._check(x, h)
         return self.act(self.conv(torch.cat([x, h], dim=1)))
 
+    def input_term(self, x: torch.Tensor) -> torch.Tensor:
+        """:math:`W_x * x + b`, (B, C_in, H, W) -> (B, C_h, H, W): computed once when many states share
+        one input (a FERNN's velocity copies); then ``act(input_term(x) + hidden_term(h))`` is the cell."""
+        return self.conv._conv_forward(x, self.conv.weight[:, : self.in_ch], self.conv.bias)
+
+    def hidden_term(self, h: torch.Tensor) -> torch.Tensor:
+        """:math:`W_h * h`, (N, C_h, H, W) -> (N, C_h, H, W), no bias (see :meth:`input_term`)."""
+        return self.conv._conv_forward(h, self.conv.weight[:, self.in_ch :], None)
+
 
 class ConvGRUCell(_ConvCell):
     r"""Convolutional GRU (Ballas et al. 2016; the form RAFT uses).

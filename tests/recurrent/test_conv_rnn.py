@@ -100,3 +100,11 @@ def test_under_bf16_autocast(cell_cls):
         h = cell(x)
         h = cell(x, h)
     assert h.shape == (1, 3, 8, 8) and torch.isfinite(h).all()
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
+def test_split_input_and_hidden_terms_equal_the_cell(padding_mode):
+    torch.manual_seed(0)
+    cell = ConvRNNCell(3, 8, padding_mode=padding_mode).double()
+    x, h = torch.randn(2, 3, 9, 11, dtype=torch.float64), torch.randn(2, 8, 9, 11, dtype=torch.float64)
+    torch.testing.assert_close(cell.act(cell.input_term(x) + cell.hidden_term(h)), cell(x, h))

@@ -176,15 +176,15 @@ class FERNN(nn.Module):
         return frame.new_zeros(b, self.num_velocities, self.config.hidden_channels, h, w)
 
     def cell_step(self, frame: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
-        """One recurrence: shift each copy by its velocity, lift the frame to all copies, run the cell.
+        """One recurrence: shift each copy by its velocity, add the frame's input term (computed once and
+        shared by every copy: the lift is a broadcast), apply the activation.
 
         frame (B, C_in, H, W), state (B, |V|, C_h, H, W) or None -> new state (B, |V|, C_h, H, W).
         """
         state = self.init_state(frame) if state is None else state
         b, v, c, h, w = state.shape
-        shifted = self.shift(state).view(b * v, c, h, w)
-        lifted = frame.unsqueeze(1).expand(b, v, *frame.shape[1:]).reshape(b * v, *frame.shape[1:])
-        return self.cell(lifted, shifted).view(b, v, c, h, w)
+        hidden = self.cell.hidden_term(self.shift(state).view(b * v, c, h, w)).view(b, v, c, h, w)
+        return self.cell.act(hidden + self.cell.input_term(frame).unsqueeze(1))
 
     def readout(self, state: torch.Tensor) -> torch.Tensor:
         """Velocity-invariant features: max over the velocity axis, (B, |V|, C_h, H, W) -> (B, C_h, H, W)."""
