@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from torch.autograd.function import once_differentiable
 
 BACKENDS = ("auto", "torch", "triton")
 _selected = {"name": os.environ.get("RSUITE_BACKEND", "auto")}
@@ -89,6 +90,7 @@ class FusedForward(torch.autograd.Function):
         return kernel(*tensors, **options)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         wanted = ctx.needs_input_grad[3:]
         inputs = [t.detach().requires_grad_(w) for t, w in zip(ctx.saved_tensors, wanted)]

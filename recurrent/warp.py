@@ -32,7 +32,8 @@ def warp(
 
     Args:
         image: (B, C, H, W) image or features to sample from.
-        flow_px: (B, 2, H, W) displacement in pixels, channels ``(x, y)``; same dtype as ``image``.
+        flow_px: (B, 2, H, W) displacement in pixels, channels ``(x, y)``; any float dtype (sampling
+            runs in at least float32).
         padding_mode: value of samples that fall outside the image: ``"border"`` repeats the
             nearest edge pixel, ``"zeros"`` reads zeros (bilinear weights still blend the edge pixel
             with zero within one pixel outside).
@@ -51,12 +52,16 @@ def warp(
 
 
 def _sample(image: torch.Tensor, flow_px: torch.Tensor, offset: tuple[int, int], padding_mode: str) -> torch.Tensor:
-    """``image`` sampled at ``p + offset + flow(p)`` for p on the flow's grid; offset ``(top, left)`` in pixels."""
+    """``image`` sampled at ``p + offset + flow(p)`` for p on the flow's grid; offset ``(top, left)`` in pixels.
+    Coordinates and sampling are at least float32 whatever the dtypes (bf16 cannot hold pixel positions
+    above 256, fp16 loses half pixels above 1024)."""
     h, w = flow_px.shape[-2:]
-    grid = create_meshgrid(h, w, normalized_coordinates=False, device=flow_px.device, dtype=flow_px.dtype)
+    work = torch.promote_types(torch.promote_types(image.dtype, flow_px.dtype), torch.float32)
+    grid = create_meshgrid(h, w, normalized_coordinates=False, device=flow_px.device, dtype=work)
     top, left = offset
-    coords = grid + flow_px.permute(0, 2, 3, 1)  # (B, H, W, 2) as (x, y)
-    return remap(image, coords[..., 0] + left, coords[..., 1] + top, padding_mode=padding_mode, align_corners=True)
+    coords = grid + flow_px.to(work).permute(0, 2, 3, 1)  # (B, H, W, 2) as (x, y)
+    out = remap(image.to(work), coords[..., 0] + left, coords[..., 1] + top, padding_mode=padding_mode, align_corners=True)
+    return out.to(image.dtype)
 
 
 def upsample_flow(flow_px: torch.Tensor, scale: int, align_corners: bool = False) -> torch.Tensor:
@@ -103,7 +108,7 @@ def warp_to_depth_reference(
     image: torch.Tensor, flow_lr_px: torch.Tensor, scale: int, offset: tuple[int, int] = (0, 0)
 ) -> torch.Tensor:
     """PyTorch reference of :func:`warp_to_depth`."""
-    return space_to_depth(_sample(image, upsample_flow(flow_lr_px, scale), offset, "border"), scale)
+    return space_to_depth(_sample(image, upsample_flow(flow_lr_px.to(torch.promote_types(flow_lr_px.dtype, torch.float32)), scale), offset, "border"), scale)
 
 
 def warp_to_depth(
@@ -131,9 +136,9 @@ def warp_to_depth(
         raise ValueError(f"warp_to_depth expects image (B, C, H, W) and flow (B, 2, h, w), got {tuple(image.shape)}, {tuple(flow_lr_px.shape)}")
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
-    if not use_fused(image, flow_lr_px):
-        return warp_to_depth_reference(image, flow_lr_px.to(image.dtype), scale, offset)
+    if not use_fused(image, flow_lr_px) or image[0].numel() >= 2**31:
+        return warp_to_depth_reference(image, flow_lr_px, scale, offset)
     from recurrent.kernels.warp_to_depth import warp_to_depth_triton
 
     options = {"scale": scale, "offset": tuple(offset)}
-    return FusedForward.apply(warp_to_depth_triton, warp_to_depth_reference, options, image, flow_lr_px.to(image.dtype))
+    return FusedForward.apply(warp_to_depth_triton, warp_to_depth_reference, options, image, flow_lr_px)

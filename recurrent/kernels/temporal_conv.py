@@ -14,8 +14,8 @@ def _temporal_conv_kernel(
     stride_xb, stride_xc, stride_xt, stride_ob, stride_oc, stride_ot,
     CPG: tl.constexpr, K: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_G: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(0)
-    t = tl.program_id(1) * BLOCK_T + tl.arange(0, BLOCK_T)
+    b = tl.program_id(1).to(tl.int64)
+    t = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
     g = tl.program_id(2) * BLOCK_G + tl.arange(0, BLOCK_G)
     t_ok, g_ok = t < T, g < G
     acc = tl.zeros([BLOCK_T, BLOCK_G], dtype=tl.float32)
@@ -41,10 +41,11 @@ def temporal_conv_triton(
     batch, _, length = x.shape
     groups, per_group, taps = weight.shape
     channels_last = x.stride(1) == 1
-    out = x.new_empty(batch, length, groups).transpose(1, 2) if channels_last else x.new_empty(batch, groups, length)
+    strides = (length * groups, 1, groups) if channels_last else (groups * length, length, 1)
+    out = torch.empty_strided((batch, groups, length), strides, dtype=x.dtype, device=x.device)
     span = dilation * (taps - 1)
     block_t, block_g = (16, 64) if channels_last else (128, 1)
-    grid = (batch, triton.cdiv(length, block_t), triton.cdiv(groups, block_g))
+    grid = (triton.cdiv(length, block_t), batch, triton.cdiv(groups, block_g))  # long axis first: no 65,535 limit
     _temporal_conv_kernel[grid](
         x, weight.contiguous(), out,
         length, groups, span if causal else span // 2, dilation,

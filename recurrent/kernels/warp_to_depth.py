@@ -28,8 +28,8 @@ def _warp_to_depth_kernel(
     stride_ib, stride_ic, stride_iy, stride_ix, stride_fb, stride_fc, stride_fy, stride_fx,
     C: tl.constexpr, S: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(0)
-    p = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    b = tl.program_id(1).to(tl.int64)
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     ok = p < h * w
     i, j = p // w, p % w
     flow = flow_ptr + b * stride_fb
@@ -72,7 +72,7 @@ def warp_to_depth_triton(
     h, w = flow_lr_px.shape[-2:]
     out = image.new_empty(batch, channels * scale * scale, h, w)
     block = 128
-    _warp_to_depth_kernel[(batch, triton.cdiv(h * w, block))](
+    _warp_to_depth_kernel[(triton.cdiv(h * w, block), batch)](
         image, flow_lr_px, out,
         height, width, h, w, offset[0], offset[1],
         *image.stride(), *flow_lr_px.stride(),

@@ -69,3 +69,14 @@ def test_forced_triton_without_a_gpu_or_interpreter_is_an_error(monkeypatch):
         pytest.skip("a GPU is present")
     with backend("triton"), pytest.raises(RuntimeError, match="needs Triton and CUDA"):
         temporal_conv(torch.randn(1, 2, 8), torch.randn(2, 1, 3))
+
+
+def test_fused_backward_under_autocast_reaches_the_float32_weight():
+    """Under bf16 autocast x arrives in bf16 while the conv weight stays float32."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 16, dtype=torch.bfloat16, requires_grad=True)
+    weight = torch.randn(4, 1, 5, requires_grad=True)
+    with backend("triton"):
+        out = temporal_conv(x, weight, residual=True)
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and weight.grad.dtype == torch.float32 and x.grad is not None

@@ -132,3 +132,13 @@ def test_warp_to_depth_errors():
         warp_to_depth(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 2, 2), 4)
     with pytest.raises(ValueError, match="positive"):
         warp_to_depth(torch.rand(1, 3, 8, 8), torch.rand(1, 2, 2, 2), 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_warps_keep_pixel_positions_exact_on_wide_images(dtype):
+    """bf16 cannot hold x = 1,000 + 0.3: coordinates must be built in float32 whatever the image dtype."""
+    image = (torch.arange(1920) % 2).float().expand(1, 1, 4, 1920).contiguous()
+    flow = torch.zeros(1, 2, 4, 1920)
+    flow[:, 0] = 0.3
+    expected = warp(image, flow)
+    torch.testing.assert_close(warp(image.to(dtype), flow.to(dtype)).float(), expected, atol=1e-2, rtol=0)
