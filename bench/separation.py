@@ -80,26 +80,26 @@ def main() -> int:
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    models = {"mossformer2": load_model(args.weights)}
+    models = {args.weights: load_model(args.weights)}
     try:
-        models["conv-tasnet"] = load_model(args.baseline)
+        models[args.baseline] = load_model(args.baseline)
     except WeightsError as error:
         print(f"baseline skipped: {error}")
-    rate = models["mossformer2"].config.sample_rate
+    rate = models[args.weights].config.sample_rate
     sets = {
         "heldout-real": [(m, s) for _, m, s in heldout_real_mixtures(args.data_root, rate)],
         "speechbrain": speechbrain_mixtures(args.data_root, rate),
     }
     rows = {name: {key: score(model, items) for key, items in sets.items() if items} for name, model in models.items()}
     print(f"\nSI-SNRi (dB), higher is better; doing nothing = 0 dB   [{args.weights} vs {args.baseline}]")
-    print(f"{'set':<14}{'n':>4}{'mixture SI-SNR':>16}" + "".join(f"{name:>14}" for name in rows))
+    print(f"{'set':<14}{'n':>4}{'mixture SI-SNR':>16}" + "".join(f"{name:>16}" for name in rows))
     for key, items in sets.items():
         if items:
-            first = rows["mossformer2"][key]
-            print(f"{key:<14}{len(items):>4}{first['mixture_si_snr']:>16.2f}" + "".join(f"{r[key]['si_snri']:>14.2f}" for r in rows.values()))
-    metrics = {f"{key}_si_snri": round(value["si_snri"], 2) for key, value in rows["mossformer2"].items()}
-    if "conv-tasnet" in rows:
-        metrics.update({f"{key}_si_snri_convtasnet": round(v["si_snri"], 2) for key, v in rows["conv-tasnet"].items()})
+            first = rows[args.weights][key]
+            print(f"{key:<14}{len(items):>4}{first['mixture_si_snr']:>16.2f}" + "".join(f"{r[key]['si_snri']:>16.2f}" for r in rows.values()))
+    metrics = {f"{key}_si_snri": round(value["si_snri"], 2) for key, value in rows[args.weights].items()}
+    if args.baseline in rows:
+        metrics.update({f"{key}_si_snri_{args.baseline}": round(v["si_snri"], 2) for key, v in rows[args.baseline].items()})
     if not args.no_speed:
         print(f"\nspeed on this machine ({args.threads} threads): real-time factor (lower is faster), peak memory")
         for seconds, result in speed(args.weights, args.threads).items():
