@@ -61,11 +61,15 @@ def triton_available() -> bool:
 
 
 def use_fused(*tensors: torch.Tensor) -> bool:
-    """Whether a fused block called on ``tensors`` runs its Triton kernel under the current backend."""
+    """Whether a fused block called on ``tensors`` runs its Triton kernel under the current backend.
+
+    The kernels address one batch item with int32 offsets: tensors whose first item holds 2³¹ elements
+    or more always take the reference.
+    """
     name = get_backend()
     if name not in BACKENDS:
         raise ValueError(f"RSUITE_BACKEND must be one of {BACKENDS}, got {name!r}")
-    if name == "torch" or torch.compiler.is_compiling():
+    if name == "torch" or torch.compiler.is_compiling() or any(t[0].numel() >= 2**31 for t in tensors):
         return False
     on_cuda = all(t.is_cuda for t in tensors)
     if name == "auto":

@@ -70,12 +70,12 @@ class DilatedDenseFSMN(nn.Module):
         if norm_layer is None:
             norm_layer = nn.Identity if causal else _instance_norm
         self.causal = causal
-        self.kernel_size = lorder if causal else 2 * lorder - 1
+        kernel_size = lorder if causal else 2 * lorder - 1
         self.dilations = [2**i for i in range(depth)]
         past = (lorder - 1) * (2**depth - 1)
         self.context = (past, 0 if causal else past)
         self.convs = nn.ModuleList(
-            nn.Conv1d(channels * (i + 1), channels, self.kernel_size, dilation=d, groups=channels, bias=False)
+            nn.Conv1d(channels * (i + 1), channels, kernel_size, dilation=d, groups=channels, bias=False)
             for i, d in enumerate(self.dilations)
         )
         self.norms = nn.ModuleList(norm_layer(channels) for _ in self.dilations)
@@ -124,8 +124,8 @@ class UniDeepFSMN(nn.Module):
         self.project = nn.Linear(hidden_size, dim, bias=False)
         self.causal = causal
         if depth is None:
-            self.kernel_size = lorder if causal else 2 * lorder - 1
-            self.memory: nn.Module = nn.Conv1d(dim, dim, self.kernel_size, groups=dim, bias=False)
+            kernel_size = lorder if causal else 2 * lorder - 1
+            self.memory: nn.Module = nn.Conv1d(dim, dim, kernel_size, groups=dim, bias=False)
         else:
             self.memory = DilatedDenseFSMN(dim, lorder, depth, causal, norm_layer)
         self.dilated = depth is not None

@@ -107,8 +107,9 @@ def space_to_depth(x: torch.Tensor, block: int) -> torch.Tensor:
 def warp_to_depth_reference(
     image: torch.Tensor, flow_lr_px: torch.Tensor, scale: int, offset: tuple[int, int] = (0, 0)
 ) -> torch.Tensor:
-    """PyTorch reference of :func:`warp_to_depth`."""
-    return space_to_depth(_sample(image, upsample_flow(flow_lr_px.to(torch.promote_types(flow_lr_px.dtype, torch.float32)), scale), offset, "border"), scale)
+    """PyTorch reference of :func:`warp_to_depth` (the flow is upsampled in at least float32, as it is sampled)."""
+    flow_hr_px = upsample_flow(flow_lr_px.to(torch.promote_types(flow_lr_px.dtype, torch.float32)), scale)
+    return space_to_depth(_sample(image, flow_hr_px, offset, "border"), scale)
 
 
 def warp_to_depth(
@@ -136,7 +137,7 @@ def warp_to_depth(
         raise ValueError(f"warp_to_depth expects image (B, C, H, W) and flow (B, 2, h, w), got {tuple(image.shape)}, {tuple(flow_lr_px.shape)}")
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
-    if not use_fused(image, flow_lr_px) or image[0].numel() >= 2**31:
+    if not use_fused(image, flow_lr_px):
         return warp_to_depth_reference(image, flow_lr_px, scale, offset)
     from recurrent.kernels.warp_to_depth import warp_to_depth_triton
 
