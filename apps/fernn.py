@@ -57,6 +57,9 @@ def get_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     train.add_argument("--data-root", type=Path, default=None)
+    train.add_argument("--init-from", default=None, help="start from these weights (shipped name, path or Lightning .ckpt)")
+    train.add_argument("--checkpoint-dir", type=Path, default=None,
+                       help="save DIR/last.ckpt every 100 steps and resume from it when it exists")
     add_common_args(train)
 
     bench = jobs.add_parser("bench", help="benchmark table, JSON and plots")
@@ -105,8 +108,9 @@ def train(args: argparse.Namespace) -> int:
     for suffix in (".safetensors", ".json"):
         check_output(stem.with_name(stem.name + suffix), args.force)
     import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from recurrent.registry import save_weights
+    from recurrent.registry import WeightsError, save_weights
     from vision.fernn.lit import FERNNSystem, MovingDigitsData
 
     if args.threads:
@@ -114,20 +118,24 @@ def train(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     L.seed_everything(args.seed, verbose=False)
     try:
-        system = FERNNSystem(args.model, overrides, task=args.task, lr=args.lr)
+        system = FERNNSystem(args.model, overrides, task=args.task, lr=args.lr, init_from=args.init_from)
     except TypeError as error:
         raise UserError(f"--config: {error}") from None
+    except (WeightsError, FileNotFoundError, KeyError, RuntimeError) as error:
+        raise UserError(f"--init-from {args.init_from}: {str(error).splitlines()[0]}") from None
     data = MovingDigitsData(
         str(_data_root(args.data_root)), size=args.size, digit_px=args.digit_px, vmax=args.vmax,
         train_samples=args.steps * args.batch_size, val_samples=64, batch_size=args.batch_size, seed=args.seed,
     )
     trainer = L.Trainer(
         max_steps=args.steps, max_epochs=1, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-        logger=False, enable_checkpointing=False, enable_progress_bar=not args.quiet, enable_model_summary=False,
-        gradient_clip_val=1.0, num_sanity_val_steps=0, limit_val_batches=1.0, deterministic=False,
+        logger=False, enable_checkpointing=args.checkpoint_dir is not None, enable_progress_bar=not args.quiet,
+        enable_model_summary=False, gradient_clip_val=1.0, num_sanity_val_steps=0, limit_val_batches=1.0, deterministic=False,
+        callbacks=[ModelCheckpoint(dirpath=args.checkpoint_dir, save_last=True, every_n_train_steps=100)] if args.checkpoint_dir else None,
     )
+    last = args.checkpoint_dir / "last.ckpt" if args.checkpoint_dir else None
     start = time.perf_counter()
-    trainer.fit(system, data)
+    trainer.fit(system, data, ckpt_path=str(last) if last and last.exists() else None)
     minutes = (time.perf_counter() - start) / 60
     val = {k.removeprefix("val/"): round(float(v), 6) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     source = data.train_set.bank.source

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from recurrent.registry import get_model
+from recurrent.registry import get_model, model_state
 from vision.fernn import data
 from vision.fernn.model import PredictClassifyLoss
 
@@ -26,7 +26,8 @@ class FERNNSystem(L.LightningModule):
 
     ``teacher_forced_loss``: the MSE also covers the next-frame predictions made while observing (frames
     2..input_frames, each from the true frames before it), which speeds up learning on small budgets;
-    the logged ``mse`` is always the autoregressive part alone.
+    the logged ``mse`` is always the autoregressive part alone. ``init_from``: start from the model weights
+    in a Lightning checkpoint or shipped weights (name or path).
     """
 
     def __init__(
@@ -40,12 +41,15 @@ class FERNNSystem(L.LightningModule):
         weight_decay: float = 0.0,
         cosine: bool = True,
         teacher_forced_loss: bool = True,
+        init_from: str | None = None,
     ):
         super().__init__()
         if task not in ("predict", "classify", "both"):
             raise ValueError(f"task must be predict, classify or both, got {task!r}")
         self.save_hyperparameters()
         self.model = get_model(model, **(model_config or {}))
+        if init_from:
+            self.model.load_state_dict(model_state(init_from))
         self.loss = PredictClassifyLoss(class_weight)
 
     def losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

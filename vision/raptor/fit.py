@@ -49,12 +49,16 @@ def score(
     teacher, model: Raptor, eval_cache: Path, probe_train: tuple[torch.Tensor, torch.Tensor],
     probe_test: tuple[torch.Tensor, torch.Tensor], limit: int = 2000,
 ) -> dict:
-    """R² per layer on ``eval_cache`` (rollout from the teacher's layer 0), and the probe accuracies of
+    """R² per layer on ``eval_cache`` (rollout from the teacher's layer 0; at the last layer also per token
+    group, since the pooled figure is dominated by the patches), and the probe accuracies of
     teacher and surrogate features: fitted on ``probe_train`` = (states, labels), scored on ``probe_test``."""
     states, _ = load_states(eval_cache, limit)
     predicted = torch.cat([model(states[0, i : i + 256], return_all=True) for i in range(0, states.shape[1], 256)], 1)
     r2 = r2_per_layer(predicted[1:], states[1:])
     prefix = teacher.num_prefix_tokens
+    groups = {"cls": slice(0, 1), "registers": slice(1, prefix), "patches": slice(prefix, None)}
+    r2_last = {name: round(float(r2_per_layer(predicted[-1:, :, g], states[-1:, :, g])[0]), 4)
+               for name, g in groups.items() if states[-1:, :, g].shape[2] > 0}
 
     def features(stack: torch.Tensor, use_surrogate: bool) -> torch.Tensor:
         final = torch.cat([model(stack[0, i : i + 256]) for i in range(0, stack.shape[1], 256)]) if use_surrogate else stack[-1]
@@ -66,6 +70,7 @@ def score(
     return {
         "r2_per_layer": [round(float(x), 4) for x in r2],
         "r2_mean": round(float(r2.mean()), 4),
+        "r2_last_by_group": r2_last,
         "probe_teacher": round(accuracy["teacher"], 4),
         "probe_raptor": round(accuracy["raptor"], 4),
         "probe_ratio": round(accuracy["raptor"] / max(accuracy["teacher"], 1e-9), 4),

@@ -17,7 +17,7 @@ from vision.paths import default_data_root
 from vision.raptor import surrogate, teacher as _registers_teacher  # noqa: F401  (registers vit-fmnist)
 from vision.raptor.activations import ActivationChunks
 from vision.raptor.data import load_fashion_mnist
-from vision.raptor.surrogate import STAGE1_WEIGHTS, STAGE2_WEIGHTS, phase_spans, rollout_loss, teacher_forced_loss
+from vision.raptor.surrogate import STAGE1_WEIGHTS, STAGE2_WEIGHTS, group_scales, phase_spans, rollout_loss, teacher_forced_loss
 
 
 class TeacherSystem(L.LightningModule):
@@ -87,12 +87,13 @@ class RaptorSystem(L.LightningModule):
     phase's first teacher state, the teacher-forcing weight falling linearly from 1 to 0 over the first
     ``teacher_forcing_fraction`` of the steps (token weights ``STAGE1_WEIGHTS``). ``stage=2``: the whole
     model rolled out from the layer-0 tokens, every layer compared (``STAGE2_WEIGHTS``); start it from the
-    stage-1 fit with ``init_from``.
+    stage-1 fit with ``init_from``. ``normalize_groups``: each token group's MSE is divided by its spread in
+    the batch's teacher states (:func:`vision.raptor.surrogate.group_scales`).
     """
 
     def __init__(self, model_config: dict[str, Any] | None = None, stage: Literal[1, 2] = 1, lr: float = 3e-4,
                  weight_decay: float = 1e-4, warmup_steps: int = 200, teacher_forcing_fraction: float = 0.25,
-                 init_from: str | None = None):
+                 init_from: str | None = None, normalize_groups: bool = True):
         super().__init__()
         self.save_hyperparameters()
         self.model = get_model("raptor", **(model_config or {}))
@@ -105,14 +106,18 @@ class RaptorSystem(L.LightningModule):
 
     def loss(self, states: torch.Tensor, tf_weight: float) -> torch.Tensor:
         states = states.transpose(0, 1)  # (B, L + 1, N, C) -> (L + 1, B, N, C)
+        scales = self.scales(states)
         if self.hparams.stage == 2:
-            return rollout_loss(self.model, states, 0, self.model.depth, STAGE2_WEIGHTS)
+            return rollout_loss(self.model, states, 0, self.model.depth, STAGE2_WEIGHTS, scales)
         losses = []
         for start, stop in phase_spans(self.model.config.schedule):
-            rollout = rollout_loss(self.model, states, start, stop, STAGE1_WEIGHTS)
-            forced = teacher_forced_loss(self.model, states, start, stop) if tf_weight > 0 else rollout.new_zeros(())
+            rollout = rollout_loss(self.model, states, start, stop, STAGE1_WEIGHTS, scales)
+            forced = teacher_forced_loss(self.model, states, start, stop, STAGE1_WEIGHTS, scales) if tf_weight > 0 else rollout.new_zeros(())
             losses.append(tf_weight * forced + (1 - tf_weight) * rollout)
         return torch.stack(losses).mean()
+
+    def scales(self, states: torch.Tensor) -> torch.Tensor | None:
+        return group_scales(states, self.model.config.register_tokens) if self.hparams.normalize_groups else None
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         tf_weight = self.teacher_forcing_weight() if self.hparams.stage == 1 else 0.0
@@ -122,7 +127,8 @@ class RaptorSystem(L.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         states = batch[0].transpose(0, 1)
-        self.log("val/rollout_loss", rollout_loss(self.model, states, 0, self.model.depth, STAGE2_WEIGHTS), prog_bar=True)
+        loss = rollout_loss(self.model, states, 0, self.model.depth, STAGE2_WEIGHTS, self.scales(states))
+        self.log("val/rollout_loss", loss, prog_bar=True)
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

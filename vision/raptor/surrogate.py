@@ -7,7 +7,10 @@ iteration). Blocks are attention + SwiGLU with LayerScale (``recurrent.block_rec
 
 Losses compare token states group by group — class token, registers, patches — each group's MSE averaged
 over its tokens and weighted (the reference code's weights: stage 1 of the last phase 0.34 / 0.33 / 0.33,
-stage 2 0.45 / 0.10 / 0.45).
+stage 2 0.45 / 0.10 / 0.45). Optionally each group's MSE is first divided by that group's spread in the
+teacher (:func:`group_scales`), which puts every group on the scale of 1 − R²: in a teacher whose class
+token is small next to its patches (the embedded one: its class-token variance is ~1/100 of the patches')
+raw MSEs would leave the class token, the one the probe reads, almost unfitted.
 
 * teacher forcing: every iteration of a span starts from the teacher's state;
 * autoregressive: one rollout from the teacher's state at the span's start, compared at every layer.
@@ -69,26 +72,44 @@ def raptor(**overrides) -> Raptor:
     return Raptor(make_config(RaptorConfig(), overrides))
 
 
-def token_loss(pred: torch.Tensor, target: torch.Tensor, registers: int, weights=STAGE2_WEIGHTS) -> torch.Tensor:
-    """Weighted sum of the class-token, register and patch MSEs (each a mean over its tokens and channels);
-    without registers their weight goes unused and the other two are renormalised."""
-    groups = [(slice(0, 1), weights[0]), (slice(1, 1 + registers), weights[1]), (slice(1 + registers, None), weights[2])]
-    groups = [(g, w) for g, w in groups if pred[:, g].shape[1] > 0]
-    total = sum(w for _, w in groups)
-    return sum(w * (pred[:, g] - target[:, g]).pow(2).mean() for g, w in groups) / total
+def _groups(registers: int) -> tuple[slice, slice, slice]:
+    return slice(0, 1), slice(1, 1 + registers), slice(1 + registers, None)
 
 
-def teacher_forced_loss(model: Raptor, states: torch.Tensor, start: int, stop: int, weights=STAGE1_WEIGHTS) -> torch.Tensor:
+def group_scales(states: torch.Tensor, registers: int) -> torch.Tensor:
+    """(L + 1, B, N, C) teacher states -> (3,) spread of the class token, registers and patches: the variance
+    over images and tokens per channel, averaged over channels and layers (1 for a group without tokens)."""
+    scales = []
+    for group in _groups(registers):
+        tokens = states[:, :, group].float()
+        scales.append(tokens.var(dim=(1, 2)).mean() if tokens.shape[2] else tokens.new_ones(()))
+    return torch.stack(scales).clamp_min(1e-12)
+
+
+def token_loss(pred: torch.Tensor, target: torch.Tensor, registers: int, weights=STAGE2_WEIGHTS,
+               scales: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted sum of the class-token, register and patch MSEs (each a mean over its tokens and channels,
+    divided by its ``scales`` entry when given); without registers their weight goes unused and the other
+    two are renormalised."""
+    scales = scales if scales is not None else (1.0, 1.0, 1.0)
+    groups = [(g, w, sc) for g, w, sc in zip(_groups(registers), weights, scales) if pred[:, g].shape[1] > 0]
+    total = sum(w for _, w, _ in groups)
+    return sum(w * (pred[:, g] - target[:, g]).pow(2).mean() / sc for g, w, sc in groups) / total
+
+
+def teacher_forced_loss(model: Raptor, states: torch.Tensor, start: int, stop: int, weights=STAGE1_WEIGHTS,
+                        scales: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over layers l in [start, stop) of loss(step(teacher_l), teacher_{l+1}); states (L + 1, B, N, C)."""
     r = model.config.register_tokens
-    return torch.stack([token_loss(model.step(states[l], l), states[l + 1], r, weights) for l in range(start, stop)]).mean()
+    return torch.stack([token_loss(model.step(states[l], l), states[l + 1], r, weights, scales) for l in range(start, stop)]).mean()
 
 
-def rollout_loss(model: Raptor, states: torch.Tensor, start: int, stop: int, weights=STAGE2_WEIGHTS) -> torch.Tensor:
+def rollout_loss(model: Raptor, states: torch.Tensor, start: int, stop: int, weights=STAGE2_WEIGHTS,
+                 scales: torch.Tensor | None = None) -> torch.Tensor:
     """One rollout from teacher_start; mean over layers l in (start, stop] of loss(rollout_l, teacher_l)."""
     r = model.config.register_tokens
     predicted = model(states[start], return_all=True, start=start, stop=stop)
-    return torch.stack([token_loss(predicted[i], states[start + i], r, weights) for i in range(1, stop - start + 1)]).mean()
+    return torch.stack([token_loss(predicted[i], states[start + i], r, weights, scales) for i in range(1, stop - start + 1)]).mean()
 
 
 def phase_spans(schedule: tuple[int, ...]) -> list[tuple[int, int]]:

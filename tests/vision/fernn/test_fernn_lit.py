@@ -56,3 +56,25 @@ def test_rsuite_fernn_train_writes_weights_with_a_card(tmp_path):
     assert card["train_data"] == {"size": 8, "digit_px": 4, "vmax": 1, "digits": "fonts"}
     assert load_model(tmp_path / "tiny").num_velocities == 9
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.safetensors"]
+
+
+def test_rsuite_fernn_train_starts_from_weights_and_resumes_from_its_checkpoint(tmp_path):
+    from apps.common import run_job
+    from apps.fernn import get_parser, main
+    from apps.models import load_model
+
+    def train(out, *extra):
+        argv = ["train", "--model", "grnn", "--config", '{"hidden_channels": 2, "decoder_layers": 0}', "--steps", "2",
+                "--batch-size", "2", "--size", "8", "--digit-px", "4", "--data-root", str(tmp_path / "no-data"),
+                "--out", str(tmp_path / out), "--device", "cpu", "--quiet", *extra]
+        assert run_job("rsuite fernn", main, get_parser().parse_args(argv)) == 0
+        return load_model(tmp_path / out).state_dict()
+
+    first = train("first", "--checkpoint-dir", str(tmp_path / "ckpt"))
+    assert (tmp_path / "ckpt" / "last.ckpt").exists()
+    # at lr 0 a run keeps the weights it started from
+    for key, value in train("copy", "--init-from", str(tmp_path / "first"), "--lr", "0").items():
+        torch.testing.assert_close(value, first[key])
+    # the checkpoint is already at --steps: the resumed run trains no further and writes the same weights
+    for key, value in train("resumed", "--checkpoint-dir", str(tmp_path / "ckpt"), "--seed", "1").items():
+        torch.testing.assert_close(value, first[key])

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vision.raptor.surrogate import phase_spans, raptor, rollout_loss, teacher_forced_loss, token_loss
+from vision.raptor.surrogate import group_scales, phase_spans, raptor, rollout_loss, teacher_forced_loss, token_loss
 
 
 def small(**kw):
@@ -32,6 +32,20 @@ def test_token_loss_weights_groups_and_handles_no_registers():
     target[:, 0] = 1.0  # only the class token is off, by 1
     assert token_loss(pred, target, registers=2, weights=(0.5, 0.25, 0.25)) == pytest.approx(0.5)
     assert token_loss(pred, target, registers=0, weights=(0.5, 0.25, 0.25)) == pytest.approx(0.5 / 0.75)
+
+
+def test_group_scales_put_every_group_on_the_scale_of_one_minus_r2():
+    torch.manual_seed(0)
+    states = torch.randn(3, 500, 1 + 2 + 6, 4)
+    states[:, :, 0] *= 0.01  # a class token 100x smaller than the rest, as in the embedded teacher
+    scales = group_scales(states, registers=2)
+    torch.testing.assert_close(scales, torch.tensor([1e-4, 1.0, 1.0]), rtol=0.15, atol=0)
+    pred = states[0] + 0.1 * states[0].std(dim=0, keepdim=True) * torch.randn_like(states[0])
+    # the same relative error in every group: equal terms once scaled, class token negligible without scaling
+    scaled = [token_loss(pred, states[0], 2, w, scales) for w in ((1, 0, 0), (0, 1, 0), (0, 0, 1))]
+    torch.testing.assert_close(torch.stack(scaled), torch.full((3,), 0.01), rtol=0.15, atol=0)
+    assert token_loss(pred, states[0], 2, (1, 0, 0)) < 1e-5
+    assert group_scales(states[:, :, [0, 3, 4]], registers=0)[1] == 1.0  # no registers
 
 
 def test_gradients_reach_every_block_and_the_gates():
