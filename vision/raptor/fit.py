@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from vision.raptor.activations import load_states
 from vision.raptor.evaluate import linear_probe, probe_features, r2_per_layer
 from vision.raptor.lit import ActivationData, RaptorSystem
-from vision.raptor.surrogate import Raptor
+from vision.raptor.surrogate import TOKEN_GROUPS, Raptor, token_groups
 
 
 def fit_surrogate(
@@ -56,9 +56,8 @@ def score(
     predicted = torch.cat([model(states[0, i : i + 256], return_all=True) for i in range(0, states.shape[1], 256)], 1)
     r2 = r2_per_layer(predicted[1:], states[1:])
     prefix = teacher.num_prefix_tokens
-    groups = {"cls": slice(0, 1), "registers": slice(1, prefix), "patches": slice(prefix, None)}
     r2_last = {name: round(float(r2_per_layer(predicted[-1:, :, g], states[-1:, :, g])[0]), 4)
-               for name, g in groups.items() if states[-1:, :, g].shape[2] > 0}
+               for name, g in zip(TOKEN_GROUPS, token_groups(model.config.register_tokens)) if states[-1:, :, g].shape[2] > 0}
 
     def features(stack: torch.Tensor, use_surrogate: bool) -> torch.Tensor:
         final = torch.cat([model(stack[0, i : i + 256]) for i in range(0, stack.shape[1], 256)]) if use_surrogate else stack[-1]

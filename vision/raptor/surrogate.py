@@ -72,7 +72,11 @@ def raptor(**overrides) -> Raptor:
     return Raptor(make_config(RaptorConfig(), overrides))
 
 
-def _groups(registers: int) -> tuple[slice, slice, slice]:
+TOKEN_GROUPS = ("cls", "registers", "patches")
+
+
+def token_groups(registers: int) -> tuple[slice, slice, slice]:
+    """Token slices of the class token, the registers and the patches (order of ``TOKEN_GROUPS``)."""
     return slice(0, 1), slice(1, 1 + registers), slice(1 + registers, None)
 
 
@@ -80,7 +84,7 @@ def group_scales(states: torch.Tensor, registers: int) -> torch.Tensor:
     """(L + 1, B, N, C) teacher states -> (3,) spread of the class token, registers and patches: the variance
     over images and tokens per channel, averaged over channels and layers (1 for a group without tokens)."""
     scales = []
-    for group in _groups(registers):
+    for group in token_groups(registers):
         tokens = states[:, :, group].float()
         scales.append(tokens.var(dim=(1, 2)).mean() if tokens.shape[2] else tokens.new_ones(()))
     return torch.stack(scales).clamp_min(1e-12)
@@ -92,7 +96,7 @@ def token_loss(pred: torch.Tensor, target: torch.Tensor, registers: int, weights
     divided by its ``scales`` entry when given); without registers their weight goes unused and the other
     two are renormalised."""
     scales = scales if scales is not None else (1.0, 1.0, 1.0)
-    groups = [(g, w, sc) for g, w, sc in zip(_groups(registers), weights, scales) if pred[:, g].shape[1] > 0]
+    groups = [(g, w, sc) for g, w, sc in zip(token_groups(registers), weights, scales) if pred[:, g].shape[1] > 0]
     total = sum(w for _, w, _ in groups)
     return sum(w * (pred[:, g] - target[:, g]).pow(2).mean() / sc for g, w, sc in groups) / total
 
