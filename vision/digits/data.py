@@ -8,6 +8,9 @@ Data root layout (``make data``): ``digits/usps/zip.{train,test}.gz``, ``digits/
 ``digits/opencv_digits.png``, ``digits/orand_car_a_train/`` (+ ``labels.tsv``), ``fonts/printed/``,
 ``fonts/handwriting/``. Held out from training: the USPS test split, hwd1000 items 80–99 of each digit,
 OpenCV digits columns 80–99, and the ORAND-CAR-A fold ``fold == VAL_FOLD`` (see :func:`orand_fold`).
+
+Real cheque writers' digits also come cut out of the ORAND-CAR-A training folds
+(:func:`load_orand_glyphs`), so synthetic strings can be composed in their handwriting too.
 """
 
 from __future__ import annotations
@@ -98,9 +101,63 @@ def load_glyphs(data_root: str | Path, split: str) -> list[tuple[int, np.ndarray
     return [(label, g) for label, g in glyphs if g.size > 4]
 
 
+def segment_digits(gray: np.ndarray, count: int, height: int = 64) -> list[np.ndarray] | None:
+    """Cut a digit-string image into ``count`` single-digit ink crops, or None where that is not clean.
+
+    The image is normalised to ``height`` (ink bright), binarised (Otsu), long horizontal rules removed;
+    connected components shorter than a third of the height (separators, dots, dashes) are dropped and
+    components that overlap by more than half their width in x are merged (a 5's detached bar). Only
+    when exactly ``count`` pieces remain are they returned, left to right, each masked to its own
+    strokes — touching digits give fewer pieces and the image is skipped rather than cut wrongly.
+    """
+    image = normalize_image(gray, height, max_width=height * 40)
+    ink = (image * 255).astype(np.uint8)
+    _, mask = cv2.threshold(cv2.GaussianBlur(ink, (3, 3), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    rules = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (height * 3 // 4, 1)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.subtract(mask, rules), connectivity=8)
+    boxes = sorted(
+        [stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH], [i]]
+        for i in range(1, n)
+        if stats[i, cv2.CC_STAT_HEIGHT] >= height // 3 and stats[i, cv2.CC_STAT_AREA] >= height // 2
+    )
+    pieces: list[list] = []
+    for box in boxes:
+        if pieces:
+            last = pieces[-1]
+            overlap = min(last[1], box[1]) - max(last[0], box[0])
+            if overlap > 0.5 * min(last[1] - last[0], box[1] - box[0]):
+                last[1], last[2] = max(last[1], box[1]), last[2] + box[2]
+                continue
+        pieces.append(box)
+    if len(pieces) != count:
+        return None
+    crops = []
+    for left, right, ids in pieces:
+        own = cv2.dilate(np.isin(labels, ids).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        crops.append(_crop_ink(np.where(own, image, 0.0)[:, left:right]))
+    return crops
+
+
+def load_orand_glyphs(data_root: str | Path, folds: set[int]) -> list[tuple[int, np.ndarray]]:
+    """Single digits cut (:func:`segment_digits`) from the ORAND-CAR-A crops of ``folds`` that segment
+    cleanly (about half of them), as (label, ink-bright float crop)."""
+    glyphs = []
+    for path, text in load_orand(data_root, folds):
+        crops = segment_digits(load_image_gray(path), len(text))
+        glyphs += list(zip(map(int, text), crops)) if crops else []
+    return glyphs
+
+
+def has_digits(font_path: Path) -> bool:
+    """Whether the font draws ten different digits (display cuts such as DejaVu Sans Display have no
+    digits and would draw the same missing-glyph box for every one, teaching impossible labels)."""
+    font = ImageFont.truetype(str(font_path), 24)
+    return len({bytes(font.getmask(str(d))) for d in range(10)}) == 10
+
+
 def list_fonts(data_root: str | Path | None) -> list[Path]:
     """Font files from ``fonts/printed`` and ``fonts/handwriting`` under the data root, plus the DejaVu
-    fonts matplotlib ships (so printed strings work without a data root)."""
+    fonts matplotlib ships (so printed strings work without a data root); only fonts that have digits."""
     import matplotlib
 
     fonts = sorted((Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("DejaVu*.ttf"))
@@ -108,7 +165,7 @@ def list_fonts(data_root: str | Path | None) -> list[Path]:
         for sub in ("printed", "handwriting"):
             folder = Path(data_root) / "fonts" / sub
             fonts += sorted(p for p in folder.glob("*") if p.suffix.lower() in (".ttf", ".otf"))
-    return fonts
+    return [font for font in fonts if has_digits(font)]
 
 
 # ------------------------------------------------------------------------------------------- synthesis
@@ -261,12 +318,15 @@ def degrade(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
 @dataclass
 class SyntheticConfig:
     handwritten_fraction: float = 0.6  # the rest are printed strings
+    writer_fraction: float = 0.5  # of the handwritten strings, those composed from ``writer_glyphs``
     max_digits: int = MAX_DIGITS
 
 
 class SyntheticDigits(IterableDataset):
     """Endless synthetic digit strings; yields ``(image (H, W) float32, text)``, normalised.
 
+    Handwritten strings are composed from ``glyphs`` or, for ``config.writer_fraction`` of them when
+    given, from ``writer_glyphs`` (digits cut from real strings by the writers the reader must serve).
     Each worker gets its own random stream from ``seed``; with ``length`` set the dataset is finite and
     reproducible (for validation).
     """
@@ -279,20 +339,24 @@ class SyntheticDigits(IterableDataset):
         config: SyntheticConfig = SyntheticConfig(),
         seed: int = 0,
         length: int | None = None,
+        writer_glyphs: list[tuple[int, np.ndarray]] = (),
     ):
         self.by_digit = [[g for label, g in glyphs if label == d] for d in range(10)]
+        self.writer_by_digit = [[g for label, g in writer_glyphs if label == d] for d in range(10)]
         self.fonts = fonts
         self.height = height
         self.config = config
         self.seed = seed
         self.length = length
         self.use_handwritten = all(self.by_digit)
+        self.use_writers = all(self.writer_by_digit)
 
     def render(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         """One document-like uint8 image (as a user would have it) and its digit string."""
         text = random_text(rng, self.config.max_digits)
         if self.use_handwritten and rng.random() < self.config.handwritten_fraction:
-            ink = compose_handwritten(rng, self.by_digit, text)
+            writers = self.use_writers and rng.random() < self.config.writer_fraction
+            ink = compose_handwritten(rng, self.writer_by_digit if writers else self.by_digit, text)
         else:
             ink = render_printed(rng, self.fonts, text)
         return degrade(rng, ink), text

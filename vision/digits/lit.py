@@ -109,6 +109,9 @@ class _Mixture(IterableDataset):
 class DigitsData(L.LightningDataModule):
     """Synthetic strings (real handwritten glyphs + fonts) mixed with the real ORAND-CAR-A training folds.
 
+    ``writer_fraction`` of the synthetic handwritten strings are composed from digits cut out of those
+    training folds (:func:`vision.digits.data.load_orand_glyphs`): new strings in the cheque writers' hands.
+
     Without a data root (or with an empty one) it falls back to printed strings in matplotlib's DejaVu
     fonts, which is what the tests use. Validation: the held-out ORAND fold (``orand``) when present and
     a fixed set of synthetic strings built from held-out glyphs (``synth``).
@@ -118,7 +121,7 @@ class DigitsData(L.LightningDataModule):
         {"name": "USPS handwritten digits, train split (Le Cun et al. 1990)", "license": "not stated (AT&T Research)"},
         {"name": "hwd-1000 handwritten digits, items 0-79 per digit", "license": "MIT"},
         {"name": "OpenCV samples digits.png, columns 0-79 (Debian opencv-doc)", "license": "Apache-2.0 (OpenCV)"},
-        {"name": "ORAND-CAR-A training split, folds 1-4 (fold 0 held out)", "license": "MIT (Labeled_ORAND-CAR-A)"},
+        {"name": "ORAND-CAR-A training split, folds 1-4 (fold 0 held out): whole images and digits cut from them", "license": "MIT (Labeled_ORAND-CAR-A)"},
         {"name": "Debian font packages and matplotlib's DejaVu fonts", "license": "per font: OFL / GPL+FE / Bitstream Vera"},
     ]
 
@@ -128,6 +131,7 @@ class DigitsData(L.LightningDataModule):
         height: int = 32,
         batch_size: int = 64,
         real_fraction: float = 0.3,
+        writer_fraction: float = 0.5,
         samples_per_epoch: int = 32000,
         val_synthetic: int = 512,
         num_workers: int = 1,
@@ -143,7 +147,11 @@ class DigitsData(L.LightningDataModule):
         has_orand = (self.root / "digits" / "orand_car_a_train" / "labels.tsv").is_file()
         train_folds = set(range(data.NUM_FOLDS)) - {data.VAL_FOLD}
         real = data.LabelledImages(data.load_orand(self.root, train_folds), h.height, augment=True) if has_orand else None
-        synthetic = data.SyntheticDigits(data.load_glyphs(self.root, "train"), fonts, h.height)
+        writers = data.load_orand_glyphs(self.root, train_folds) if has_orand else []
+        synthetic = data.SyntheticDigits(
+            data.load_glyphs(self.root, "train"), fonts, h.height, data.SyntheticConfig(writer_fraction=h.writer_fraction),
+            writer_glyphs=writers,
+        )
         self.train_set = _Mixture(synthetic, real, h.real_fraction, h.samples_per_epoch)
         self.val_sets, self.val_names = [], []
         if has_orand:

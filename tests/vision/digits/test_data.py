@@ -1,0 +1,59 @@
+import cv2
+import numpy as np
+
+from vision.digits import data
+
+
+def _cheque(text: str, gap: int, rule: bool = True) -> np.ndarray:
+    """Dark digits drawn on light paper, ``gap`` pixels apart, with a full-width rule under them."""
+    image = np.full((60, 40 + len(text) * (28 + gap)), 230, np.uint8)
+    for i, digit in enumerate(text):
+        cv2.putText(image, digit, (20 + i * (28 + gap), 45), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 20, 3)
+    if rule:
+        cv2.line(image, (0, 52), (image.shape[1], 52), 40, 2)
+    return image
+
+
+def test_separated_digits_are_cut_left_to_right_despite_the_rule():
+    text = "3071"
+    crops = data.segment_digits(_cheque(text, gap=10), len(text))
+    assert crops is not None and len(crops) == len(text)
+    for digit, crop in zip(text, crops):  # each crop is the ink of one digit: compare with that digit alone
+        alone = data.segment_digits(_cheque(digit, gap=10), 1)[0]
+        assert abs(crop.shape[1] - alone.shape[1]) <= 2
+
+
+def test_wrong_count_or_touching_digits_are_skipped_not_cut_wrongly():
+    assert data.segment_digits(_cheque("3071", gap=10), 3) is None
+    assert data.segment_digits(_cheque("3071", gap=-12), 4) is None  # strokes touch: fewer pieces
+
+
+def test_writer_fraction_chooses_the_glyph_bank_per_string(monkeypatch):
+    banks = []
+    monkeypatch.setattr(data, "compose_handwritten", lambda rng, bank, text: banks.append(bank) or np.ones((64, 96), np.float32))
+    glyphs = [(d, np.ones((20, 10), np.float32)) for d in range(10)]
+    writers = [(d, np.ones((30, 12), np.float32)) for d in range(10)]
+    for fraction, expected in [(0.0, 0.0), (1.0, 1.0), (0.5, 0.5)]:
+        banks.clear()
+        config = data.SyntheticConfig(handwritten_fraction=1.0, writer_fraction=fraction)
+        synthetic = data.SyntheticDigits(glyphs, [], 32, config, writer_glyphs=writers)
+        rng = np.random.default_rng(0)
+        for _ in range(200):
+            synthetic.render(rng)
+        share = sum(bank is synthetic.writer_by_digit for bank in banks) / len(banks)
+        assert abs(share - expected) < 0.1
+    without = data.SyntheticDigits(glyphs, [], 32, data.SyntheticConfig(handwritten_fraction=1.0, writer_fraction=1.0))
+    banks.clear()
+    without.render(np.random.default_rng(0))
+    assert banks == [without.by_digit]  # no writer glyphs given: the general bank serves
+
+
+def test_fonts_without_digits_are_not_listed():
+    import matplotlib
+    from pathlib import Path
+
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    assert not data.has_digits(folder / "DejaVuSansDisplay.ttf")  # no digit glyphs in this cut
+    assert data.has_digits(folder / "DejaVuSans.ttf")
+    names = {font.name for font in data.list_fonts(None)}
+    assert "DejaVuSans.ttf" in names and "DejaVuSansDisplay.ttf" not in names
