@@ -10,13 +10,14 @@ Data root layout (``make data``): ``digits/usps/zip.{train,test}.gz``, ``digits/
 OpenCV digits columns 80–99, and the ORAND-CAR-A fold ``fold == VAL_FOLD`` (see :func:`orand_fold`).
 
 Real cheque writers' digits also come cut out of the ORAND-CAR-A training folds
-(:func:`load_orand_glyphs`), so synthetic strings can be composed in their handwriting too.
+(:func:`cut_glyphs`), so synthetic strings can be composed in their handwriting too.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,12 +139,12 @@ def segment_digits(gray: np.ndarray, count: int, height: int = 64) -> list[np.nd
     return crops
 
 
-def load_orand_glyphs(data_root: str | Path, folds: set[int]) -> list[tuple[int, np.ndarray]]:
-    """Single digits cut (:func:`segment_digits`) from the ORAND-CAR-A crops of ``folds`` that segment
-    cleanly (about half of them), as (label, ink-bright float crop)."""
+def cut_glyphs(images: list[np.ndarray], texts: list[str]) -> list[tuple[int, np.ndarray]]:
+    """Single digits cut (:func:`segment_digits`) from the labelled string images that segment cleanly
+    (about half of the ORAND-CAR-A crops), as (label, ink-bright float crop)."""
     glyphs = []
-    for path, text in load_orand(data_root, folds):
-        crops = segment_digits(load_image_gray(path), len(text))
+    for image, text in zip(images, texts):
+        crops = segment_digits(image, len(text))
         glyphs += list(zip(map(int, text), crops)) if crops else []
     return glyphs
 
@@ -339,7 +340,7 @@ class SyntheticDigits(IterableDataset):
         config: SyntheticConfig = SyntheticConfig(),
         seed: int = 0,
         length: int | None = None,
-        writer_glyphs: list[tuple[int, np.ndarray]] = (),
+        writer_glyphs: Sequence[tuple[int, np.ndarray]] = (),
     ):
         self.by_digit = [[g for label, g in glyphs if label == d] for d in range(10)]
         self.writer_by_digit = [[g for label, g in writer_glyphs if label == d] for d in range(10)]

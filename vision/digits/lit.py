@@ -110,7 +110,7 @@ class DigitsData(L.LightningDataModule):
     """Synthetic strings (real handwritten glyphs + fonts) mixed with the real ORAND-CAR-A training folds.
 
     ``writer_fraction`` of the synthetic handwritten strings are composed from digits cut out of those
-    training folds (:func:`vision.digits.data.load_orand_glyphs`): new strings in the cheque writers' hands.
+    training folds (:func:`vision.digits.data.cut_glyphs`): new strings in the cheque writers' hands.
 
     Without a data root (or with an empty one) it falls back to printed strings in matplotlib's DejaVu
     fonts, which is what the tests use. Validation: the held-out ORAND fold (``orand``) when present and
@@ -147,7 +147,7 @@ class DigitsData(L.LightningDataModule):
         has_orand = (self.root / "digits" / "orand_car_a_train" / "labels.tsv").is_file()
         train_folds = set(range(data.NUM_FOLDS)) - {data.VAL_FOLD}
         real = data.LabelledImages(data.load_orand(self.root, train_folds), h.height, augment=True) if has_orand else None
-        writers = data.load_orand_glyphs(self.root, train_folds) if has_orand else []
+        writers = data.cut_glyphs(real.images, real.texts) if real else []  # the images already read
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, data.SyntheticConfig(writer_fraction=h.writer_fraction),
             writer_glyphs=writers,
