@@ -52,6 +52,20 @@ def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.n
     return cv2.resize(image, (width, height), interpolation=interpolation).astype(np.float32)
 
 
+def warp_whole(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a 2×3 affine ``matrix`` to ``image`` (H, W) on a canvas grown to hold all of it, so that
+    rotating or shearing a tightly cropped string never cuts digits at its ends; the new corners take
+    the image's median (its paper)."""
+    h, w = image.shape
+    corners = matrix @ np.float32([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]])
+    low, high = corners.min(axis=1), corners.max(axis=1)
+    shifted = matrix.copy()
+    shifted[:, 2] -= low
+    size = tuple(int(np.ceil(v)) for v in high - low)
+    paper = float(np.median(image))
+    return cv2.warpAffine(image, shifted, size, flags=cv2.INTER_LINEAR, borderValue=paper)
+
+
 def load_image_gray(path: str | Path) -> np.ndarray:
     """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white) as uint8 (H, W)."""
     with Image.open(path) as image:
@@ -300,8 +314,7 @@ def degrade(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
     image = background * (1 - ink) + ink_tone * ink
     if rng.random() < 0.5:
         angle = rng.uniform(-4, 4)
-        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        image = cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        image = warp_whole(image, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0))
     if rng.random() < 0.5:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.5))
     image = image + rng.normal(0, rng.uniform(0, 0.06), image.shape)
@@ -309,7 +322,8 @@ def degrade(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
         image = 1 - image
     image = (np.clip(image, 0, 1) * 255).astype(np.uint8)
     if rng.random() < 0.5:
-        scale = rng.uniform(0.4, 1.0)  # low resolution before the JPEG
+        h, w = image.shape
+        scale = rng.uniform(min(1.0, max(0.4, 14 / h)), 1.0)  # low resolution (never under 14 px) before the JPEG
         small = cv2.resize(image, (max(4, int(w * scale)), max(4, int(h * scale))), interpolation=cv2.INTER_AREA)
         ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 95))])
         image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
@@ -398,7 +412,7 @@ def load_orand(data_root: str | Path, folds: set[int]) -> list[tuple[Path, str]]
 
 
 class LabelledImages(Dataset):
-    """Real labelled images ``[(path, text)]``; with ``augment`` a light geometric/photometric jitter."""
+    """Real labelled images ``[(path, text)]``; with ``augment`` each read is jittered (:func:`augment_scan`)."""
 
     def __init__(self, items: list[tuple[Path, str]], height: int, augment: bool = False, seed: int = 0):
         self.images = [load_image_gray(path) for path, _ in items]
@@ -413,14 +427,36 @@ class LabelledImages(Dataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
         image = self.images[index]
         if self.augment:
-            rng = self.rng
-            h, w = image.shape
-            matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-3, 3), rng.uniform(0.9, 1.05))
-            matrix[0, 1] += rng.uniform(-0.15, 0.15)
-            image = cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
-            if rng.random() < 0.3:
-                image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.2))
+            image = augment_scan(self.rng, image)
         return normalize_image(image, self.height), self.texts[index]
+
+
+def augment_scan(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Jitter a real uint8 scan (H, W) the way another writer, pen or scanner would: rotation, shear,
+    independent x/y scale, smooth elastic warp, stroke width, blur, contrast, noise and JPEG. The canvas
+    grows with the geometry, so no digit is cut off."""
+    h, w = image.shape
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-3, 3), 1.0)
+    matrix[:, :2] = matrix[:, :2] @ np.float32([[rng.uniform(0.8, 1.2), rng.uniform(-0.2, 0.2)], [0, rng.uniform(0.9, 1.1)]])
+    image = warp_whole(image.astype(np.float32), matrix)
+    if rng.random() < 0.5:  # elastic: a smooth random displacement field of a few pixels
+        h, w = image.shape
+        sigma, alpha = rng.uniform(4, 8), rng.uniform(1, 3) * h / 32
+        field = [cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) for _ in range(2)]
+        field = [f / (np.abs(f).max() + 1e-6) * alpha for f in field]
+        grid_y, grid_x = np.mgrid[0:h, 0:w].astype(np.float32)
+        image = cv2.remap(image, grid_x + field[0], grid_y + field[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    if rng.random() < 0.3:  # pen width: ink is dark, so dilating the paper thins strokes
+        kernel = np.ones((2, 2), np.uint8)
+        image = cv2.dilate(image, kernel) if rng.random() < 0.5 else cv2.erode(image, kernel)
+    if rng.random() < 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.2))
+    image = (image - image.mean()) * rng.uniform(0.6, 1.2) + image.mean() + rng.normal(0, rng.uniform(0, 8), image.shape)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 95))])
+        image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+    return image
 
 
 def collate(batch: list[tuple[np.ndarray, str]]) -> dict[str, torch.Tensor | list[str]]:

@@ -57,3 +57,24 @@ def test_fonts_without_digits_are_not_listed():
     assert data.has_digits(folder / "DejaVuSans.ttf")
     names = {font.name for font in data.list_fonts(None)}
     assert "DejaVuSans.ttf" in names and "DejaVuSansDisplay.ttf" not in names
+
+
+def test_rotating_a_tightly_cropped_string_keeps_the_digits_at_its_ends():
+    ink = 255 - _cheque("407193", gap=4, rule=False)  # ink bright, cropped to the digits
+    ys, xs = np.nonzero(ink > 100)
+    ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) - 25  # paper 0
+    h, w = ink.shape
+    rotated = data.warp_whole(ink, cv2.getRotationMatrix2D((w / 2, h / 2), 4.0, 1.0))
+    assert rotated.shape[0] > h + 2 * (w / 2) * np.sin(np.radians(4)) - 2  # grown to hold the ends
+    assert abs(rotated.sum() - ink.sum()) < 0.01 * ink.sum()  # no ink lost off the canvas
+    assert np.median(rotated) == np.median(ink)  # new corners are paper
+
+
+def test_scan_augmentation_keeps_every_digit_of_a_tight_crop():
+    image = _cheque("407193", gap=12, rule=False)
+    ys, xs = np.nonzero(image < 128)
+    image = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # ink touches all four edges
+    for seed in range(10):
+        augmented = data.augment_scan(np.random.default_rng(seed), image)
+        assert augmented.dtype == np.uint8
+        assert data.segment_digits(augmented, 6) is not None, seed  # still six separate digits
