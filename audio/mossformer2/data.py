@@ -33,6 +33,8 @@ import torch
 import torchaudio.functional as AF
 from torch.utils.data import Dataset, IterableDataset
 
+from recurrent.streams import pass_rng, worker_share
+
 HELD_OUT_FSDD = "theo"
 HELD_OUT_EVERY = 8
 SPEED_RANGE = (0.95, 1.05)
@@ -151,10 +153,8 @@ class DynamicMixtures(IterableDataset):
         return self.steps
 
     def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        workers = info.num_workers if info else 1
-        rng = np.random.default_rng(int(torch.initial_seed()) % 2**32)
-        for _ in range(self.steps // workers):
+        rng = pass_rng(self)
+        for _ in range(worker_share(self.steps)):
             yield self.bank.mix(rng, self.num_speakers, self.length)
 
 

@@ -27,6 +27,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from recurrent.streams import pass_rng
+
 MAX_DIGITS = 12
 VAL_FOLD = 0
 NUM_FOLDS = 5
@@ -387,7 +389,7 @@ class SyntheticDigits(IterableDataset):
             for index in range(worker, self.length, workers):
                 yield self.sample(np.random.default_rng([self.seed, index]))
             return
-        rng = np.random.default_rng([self.seed, worker, int(torch.initial_seed()) % 2**32])
+        rng = pass_rng(self, self.seed)
         while True:
             yield self.sample(rng)
 

@@ -14,6 +14,7 @@ from torchmetrics.functional.text import char_error_rate
 
 from recurrent.registry import get_model, model_state
 from recurrent.schedule import warmup_cosine
+from recurrent.streams import pass_rng, worker_share
 from vision.digits import data
 from vision.digits.decode import greedy_decode
 from vision.digits.model import BLANK
@@ -88,11 +89,9 @@ class _Mixture(IterableDataset):
         return self.steps
 
     def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        workers = info.num_workers if info else 1
-        rng = np.random.default_rng(int(torch.initial_seed()) % 2**32)
+        rng = pass_rng(self)
         synthetic = iter(self.synthetic)
-        remaining = self.steps // workers
+        remaining = worker_share(self.steps)
         while remaining > 0:
             size = min(self.pool, remaining)
             items = [

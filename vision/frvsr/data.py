@@ -32,7 +32,9 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, IterableDataset, get_worker_info
+from torch.utils.data import Dataset, IterableDataset
+
+from recurrent.streams import pass_rng, worker_share
 
 from vision.frvsr.video import IMAGE_SUFFIXES, VideoError, natural_key, read_frames
 from vision.paths import default_data_root
@@ -301,10 +303,8 @@ class TrainClips(IterableDataset):
         return to_pair(augment(rng, clip), self.degradation)
 
     def __iter__(self):
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        rng = np.random.default_rng([self.seed, worker, int(torch.initial_seed()) % 2**32])
-        for _ in range(self.steps // workers):
+        rng = pass_rng(self, self.seed)
+        for _ in range(worker_share(self.steps)):
             yield self.sample(rng)
 
 
