@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,20 +34,23 @@ MAX_DIGITS = 12
 VAL_FOLD = 0
 NUM_FOLDS = 5
 SEPARATORS = [".", ",", "-", ".-", "=", "/", "$"]
+SEPARATOR_CHARS = ".,-=/$#"
+MAX_OVERLAP = 0.4  # of the narrower of two neighbouring handwritten pieces
 
 
 def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.ndarray:
     """Any grayscale image (H, W) uint8 or float -> (height, W') float32 in [0, 1], ink bright.
 
-    Polarity is decided by the median (documents are mostly background); contrast is stretched between
-    the 2nd and 98th percentiles; the aspect ratio is kept (width clamped to [height/2, max_width]).
+    Polarity is decided by where the median (documents are mostly background) lies between the 2nd and
+    98th percentiles, so grey paper and dim scans count as light paper; contrast is stretched between
+    those percentiles; the aspect ratio is kept (width clamped to [height/2, max_width]).
     """
     image = gray.astype(np.float32)
     if image.max() > 1.0:
         image /= 255.0
-    if np.median(image) > 0.5:
-        image = 1.0 - image
     low, high = np.percentile(image, [2, 98])
+    if np.median(image) > (low + high) / 2:
+        image, low, high = 1.0 - image, 1.0 - high, 1.0 - low
     image = np.clip((image - low) / max(high - low, 1e-3), 0.0, 1.0)
     h, w = image.shape
     width = int(np.clip(round(w * height / h), height // 2, max_width))
@@ -166,10 +170,14 @@ def cut_glyphs(images: list[np.ndarray], texts: list[str]) -> list[tuple[int, np
 
 
 def has_digits(font_path: Path) -> bool:
-    """Whether the font draws ten different digits (display cuts such as DejaVu Sans Display have no
-    digits and would draw the same missing-glyph box for every one, teaching impossible labels)."""
+    """Whether the font draws ten different digits and every separator (display cuts such as DejaVu Sans
+    Display have no digits and draw the same missing-glyph box for each, which looks like a 0; some fonts
+    lack ``$`` or ``=``, or draw them blank): otherwise it would teach impossible labels."""
     font = ImageFont.truetype(str(font_path), 24)
-    return len({bytes(font.getmask(str(d))) for d in range(10)}) == 10
+    missing = bytes(font.getmask("\U0010fffd"))  # a private-use code point: the missing-glyph box
+    digits = {bytes(font.getmask(str(d))) for d in range(10)}
+    separators = [bytes(font.getmask(ch)) for ch in SEPARATOR_CHARS]
+    return len(digits) == 10 and missing not in digits and all(m != missing and any(m) for m in separators)
 
 
 def list_fonts(data_root: str | Path | None) -> list[Path]:
@@ -234,17 +242,17 @@ def compose_handwritten(rng: np.random.Generator, glyphs: list[list[np.ndarray]]
     canvas = np.zeros((height, total_w + height), np.float32)
     x = int(rng.integers(2, 12))
     baseline = (height + digit_h) // 2
-    for piece, h in pieces:
+    for i, (piece, h) in enumerate(pieces):
         top = int(np.clip(baseline - h + rng.normal(0, 2.0), 0, height - piece.shape[0]))
         if piece.shape[0] < digit_h * 0.5:  # separators sit on the baseline
             top = int(np.clip(baseline - piece.shape[0] - rng.integers(0, 4), 0, height - piece.shape[0]))
         region = canvas[top : top + piece.shape[0], x : x + piece.shape[1]]
         np.maximum(region, piece[: region.shape[0], : region.shape[1]], out=region)
-        x += piece.shape[1] + int(rng.normal(gap_mean, 0.08 * digit_h))
-        x = max(x, 1)
+        narrower = min(piece.shape[1], pieces[i + 1][0].shape[1]) if i + 1 < len(pieces) else piece.shape[1]
+        gap = max(rng.normal(gap_mean, 0.08 * digit_h), -MAX_OVERLAP * narrower)  # touching, never hidden
+        x = max(x + piece.shape[1] + int(gap), 1)
     canvas = canvas[:, : max(x, 8) + int(rng.integers(2, 12))]
-    shear = np.float32([[1, slant, -slant * height / 2], [0, 1, 0]])
-    canvas = cv2.warpAffine(canvas, shear, (canvas.shape[1], height), flags=cv2.INTER_LINEAR)
+    canvas = warp_whole(canvas, np.float32([[1, slant, 0], [0, 1, 0]]))
     if stroke:
         kernel = np.ones((abs(stroke) + 1, abs(stroke) + 1), np.uint8)
         canvas = cv2.dilate(canvas, kernel) if stroke > 0 else cv2.erode(canvas, kernel)
@@ -252,6 +260,8 @@ def compose_handwritten(rng: np.random.Generator, glyphs: list[list[np.ndarray]]
 
 
 def _separator(rng: np.random.Generator, token: str, digit_h: int) -> np.ndarray:
+    """A handwritten separator (``digit_h`` tall, ink bright): dots, commas, dashes, a short slash,
+    ``$`` and ``#`` in a script face; a space is just a gap. None of them may look like a digit."""
     size = max(3, digit_h // 6)
     thick = max(1, digit_h // 12)
     width = size * 2 + digit_h // 3 * (len(token) + (token in "-=/$#"))
@@ -267,8 +277,13 @@ def _separator(rng: np.random.Generator, token: str, digit_h: int) -> np.ndarray
             cv2.line(piece, (cx - size, y), (cx + size * 2, y), 1.0, thick)
             if ch == "=":
                 cv2.line(piece, (cx - size, y + 2 * thick + 2), (cx + size * 2, y + 2 * thick + 2), 1.0, thick)
-        else:
-            cv2.line(piece, (cx, digit_h - 2), (cx + size * 2, 2), 1.0, thick)
+        elif ch == "/":  # shorter than a digit and sitting low, unlike a 1
+            cv2.line(piece, (cx, digit_h - 2), (cx + size * 2, int(digit_h * rng.uniform(0.35, 0.5))), 1.0, thick)
+        elif ch in "$#":
+            scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, int(digit_h * 0.8), thick)
+            drawn = np.zeros(piece.shape, np.uint8)  # putText draws on 8-bit images only
+            cv2.putText(drawn, ch, (cx - size, int(digit_h * 0.9)), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, scale, 255, thick)
+            np.maximum(piece, drawn / np.float32(255), out=piece)
     return piece
 
 
@@ -421,7 +436,8 @@ class LabelledImages(Dataset):
         self.texts = [text for _, text in items]
         self.height = height
         self.augment = augment
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self._rng: tuple[int, np.random.Generator] | None = None  # (pid, generator): one stream per worker
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -429,7 +445,9 @@ class LabelledImages(Dataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
         image = self.images[index]
         if self.augment:
-            image = augment_scan(self.rng, image)
+            if self._rng is None or self._rng[0] != os.getpid():
+                self._rng = (os.getpid(), pass_rng(self, self.seed))
+            image = augment_scan(self._rng[1], image)
         return normalize_image(image, self.height), self.texts[index]
 
 

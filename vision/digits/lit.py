@@ -43,7 +43,7 @@ class DigitsSystem(L.LightningModule):
         self.model.to(memory_format=torch.channels_last)  # ~1.5× faster convolutions on CPU
 
     def ctc_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        log_probs = self.model(batch["images"].contiguous(memory_format=torch.channels_last))
+        log_probs = self.model(batch["images"].contiguous(memory_format=torch.channels_last), batch["widths"])
         lengths = self.model.time_steps(batch["widths"]).to(log_probs.device)
         loss = F.ctc_loss(
             log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"], blank=BLANK, zero_infinity=True

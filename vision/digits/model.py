@@ -58,8 +58,18 @@ class ResidualBlock(nn.Module):
             else nn.Identity()
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.shortcut(x))
+    def forward(self, x: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, C, H, W) -> (B, C', H', W'). ``columns`` (B,): valid output columns per image; the
+        rest are zeroed after each convolution, as zero padding would leave them for that image alone."""
+        hidden = _keep_columns(self.body[:3](x), columns)
+        return _keep_columns(torch.relu(self.body[3:](hidden) + self.shortcut(x)), columns)
+
+
+def _keep_columns(x: torch.Tensor, columns: torch.Tensor | None) -> torch.Tensor:
+    if columns is None:
+        return x
+    keep = torch.arange(x.shape[-1], device=x.device) < columns.to(x.device)[:, None]
+    return x * keep[:, None, None, :].to(x.dtype)
 
 
 class CRNN(nn.Module):
@@ -102,12 +112,25 @@ class CRNN(nn.Module):
             return torch.tensor([self._out_size(int(w), axis=1) for w in width], dtype=torch.long)
         return self._out_size(width, axis=1)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
+        """images (B, 1, height, W), ink bright in [0, 1], right-padded with 0 -> log-probabilities
+        (B, T, 11) over blank + digits. ``widths`` (B,): each image's width before padding; with them the
+        padding reaches neither the convolutions' valid columns nor the BiLSTM, so an image reads the same
+        alone or in any batch."""
         if images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != self.config.height:
             raise ValueError(f"CRNN expects (B, 1, {self.config.height}, W), got {tuple(images.shape)}")
-        features = self.stages(self.stem(images))  # (B, C, H', T)
+        c = self.config
+        columns = None
+        if widths is not None:
+            columns = (widths.long() + 2 * c.stem_padding - c.stem_kernel) // (1 if c.stem_pool else 2) + 1
+            columns = columns // 2 if c.stem_pool else columns
+        features = _keep_columns(self.stem(images), columns)
+        for block in self.stages:
+            if columns is not None:
+                columns = (columns - 1) // block.body[0].stride[1] + 1
+            features = block(features, columns)  # (B, C, H', T)
         sequence = features.flatten(1, 2).transpose(1, 2)  # (B, T, C·H')
-        return self.encoder(sequence).log_softmax(-1)
+        return self.encoder(sequence, columns).log_softmax(-1)
 
 
 ZHAN2017 = CRNNConfig(

@@ -32,7 +32,7 @@ def read_batch(
     device = next(model.parameters()).device
     batch = collate([(normalize_image(image, model.config.height), "") for image in images])
     images = batch["images"].to(device).contiguous(memory_format=torch.channels_last)
-    log_probs = model(images).float().cpu()
+    log_probs = model(images, batch["widths"]).float().cpu()
     lengths = model.time_steps(batch["widths"])
     constrained = min_len > 0 or max_len is not None
     texts = [

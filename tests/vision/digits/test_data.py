@@ -78,3 +78,18 @@ def test_scan_augmentation_keeps_every_digit_of_a_tight_crop():
         augmented = data.augment_scan(np.random.default_rng(seed), image)
         assert augmented.dtype == np.uint8
         assert data.segment_digits(augmented, 6) is not None, seed  # still six separate digits
+
+
+def test_grey_paper_and_dim_scans_come_out_ink_bright():
+    scan = _cheque("407", gap=10).astype(np.float32)  # paper 230, ink 20
+    for paper, ink in ((230, 20), (110, 10), (60, 5)):  # white, grey and dim paper
+        image = (scan - 20) / 210 * (paper - ink) + ink
+        normalised = data.normalize_image(image.astype(np.uint8), 32)
+        assert np.median(normalised) < 0.2 and normalised.max() > 0.9, paper
+
+
+def test_a_space_between_handwritten_groups_is_only_a_gap():
+    assert not data._separator(np.random.default_rng(0), " ", 40).any()
+    for token in "/$#":  # drawn, and never as tall as a digit (a full-height stroke reads as a 1)
+        rows = np.nonzero(data._separator(np.random.default_rng(0), token, 40).any(axis=1))[0]
+        assert 0 < rows.max() - rows.min() + 1 <= 0.8 * 40, token

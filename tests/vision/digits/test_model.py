@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +24,26 @@ def test_time_steps_match_the_output_and_suffice_for_12_repeated_digits():
     # at height 32 in every synthetic or real sample (0.25 aspect per digit at the very least).
     assert model.time_steps(96) >= 23
     assert torch.equal(model.time_steps(torch.tensor([37, 120])), torch.tensor([10, 30]))
+
+
+@pytest.mark.parametrize("builder, config", [(crnn_digits, TINY), (crnn_zhan2017, {"lstm_hidden": 16})])
+def test_an_image_reads_the_same_alone_or_padded_in_a_batch(builder, config):
+    torch.manual_seed(0)
+    model = builder(**config).eval()
+    height = model.config.height
+    for width in (61, 64, 120):
+        image, neighbour = torch.rand(1, 1, height, width), torch.rand(1, 1, height, 200)
+        batch = torch.zeros(2, 1, height, 200)
+        batch[0, ..., :width], batch[1] = image[0], neighbour[0]
+        with torch.no_grad():
+            alone = model(image, torch.tensor([width]))
+            together = model(batch, torch.tensor([width, 200]))
+            unmasked = model(batch)
+        steps = model.time_steps(width)
+        assert alone.shape[1] == steps
+        torch.testing.assert_close(together[0, :steps], alone[0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(model(image), alone)  # an unpadded image needs no widths
+        assert (unmasked[0, :steps] - alone[0]).abs().max() > 1e-3  # the padding would leak without them
 
 
 def test_output_is_log_probabilities_and_gradients_flow():
