@@ -11,6 +11,7 @@ Tesseract runs in single-line mode with a digits whitelist on the same images (t
 our normalised ones), all images of a set in one process so its start-up is amortised.
 
     python bench/digits.py --data-root data [--weights crnn-digits] [--n 500] [--write-card]
+        [--speed-of crnn-zhan2017]   # also time other registered configs (untrained) on the first set
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from PIL import Image
 from torchmetrics.functional.text import char_error_rate
 
 from apps.models import load_model
-from recurrent.registry import WEIGHTS_DIR, resolve_weights
+from recurrent.registry import WEIGHTS_DIR, count_params, get_model, resolve_weights
 from vision.digits import data
 from vision.digits.reader import read_digits
 
@@ -91,6 +92,15 @@ def run_tesseract(images: list[np.ndarray]) -> tuple[list[str], float] | None:
     return texts + [""] * (len(images) - len(texts)), rate
 
 
+def config_speeds(names: list[str], images: list[np.ndarray], shipped) -> None:
+    """Images per second of registered configs (random weights: speed only) beside the shipped model."""
+    print(f"\nspeed on the same {len(images)} images, batch 32: config, parameters, images/s")
+    for name, model in [("shipped", shipped)] + [(n, get_model(n).eval()) for n in names]:
+        read_digits(images[:32], model)  # warm-up
+        rate = run_ours(model, images, beam=1)[2]
+        print(f"{name:<15} {count_params(model) / 1e6:>6.2f} M {rate:>8.1f}")
+
+
 def score(predictions: list[str], truths: list[str]) -> dict[str, float]:
     return {
         "seq_acc": float(np.mean([p == t for p, t in zip(predictions, truths)])),
@@ -107,12 +117,14 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
+    parser.add_argument("--speed-of", nargs="*", default=[], help="registered configs to time too (untrained)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.weights)
     results = {}
     print(f"{'set':<9} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
-    for name, (images, truths) in test_sets(args.data_root, args.n).items():
+    sets = test_sets(args.data_root, args.n)
+    for name, (images, truths) in sets.items():
         ours, confidences, ours_rate = run_ours(model, images, args.beam)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
         row["ours_calibration"] = calibration(ours, truths, confidences)
@@ -130,6 +142,8 @@ def main() -> int:
     for name, row in results.items():
         c = row["ours_calibration"]
         print(f"{name:<9} {c['confident_fraction']:>7.1%} {c['confident_acc']:>8.2%} {c['unsure_acc']:>8.2%}")
+    if args.speed_of:
+        config_speeds(args.speed_of, next(iter(sets.values()))[0], model)
     if "tesseract" not in next(iter(results.values())):
         print("(Tesseract not found: apt-get install tesseract-ocr to compare)")
     command = "python " + " ".join(sys.argv)
