@@ -169,7 +169,7 @@ def cut_glyphs(images: list[np.ndarray], texts: list[str]) -> list[tuple[int, np
     return glyphs
 
 
-def has_digits(font_path: Path) -> bool:
+def draws_digits_and_separators(font_path: Path) -> bool:
     """Whether the font draws ten different digits and every separator (display cuts such as DejaVu Sans
     Display have no digits and draw the same missing-glyph box for each, which looks like a 0; some fonts
     lack ``$`` or ``=``, or draw them blank): otherwise it would teach impossible labels."""
@@ -190,7 +190,7 @@ def list_fonts(data_root: str | Path | None) -> list[Path]:
         for sub in ("printed", "handwriting"):
             folder = Path(data_root) / "fonts" / sub
             fonts += sorted(p for p in folder.glob("*") if p.suffix.lower() in (".ttf", ".otf"))
-    return [font for font in fonts if has_digits(font)]
+    return [font for font in fonts if draws_digits_and_separators(font)]
 
 
 # ------------------------------------------------------------------------------------------- synthesis

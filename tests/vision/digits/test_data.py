@@ -53,8 +53,8 @@ def test_fonts_without_digits_are_not_listed():
     from pathlib import Path
 
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    assert not data.has_digits(folder / "DejaVuSansDisplay.ttf")  # no digit glyphs in this cut
-    assert data.has_digits(folder / "DejaVuSans.ttf")
+    assert not data.draws_digits_and_separators(folder / "DejaVuSansDisplay.ttf")  # no digit glyphs in this cut
+    assert data.draws_digits_and_separators(folder / "DejaVuSans.ttf")
     names = {font.name for font in data.list_fonts(None)}
     assert "DejaVuSans.ttf" in names and "DejaVuSansDisplay.ttf" not in names
 
