@@ -65,6 +65,11 @@ class ResidualBlock(nn.Module):
         return _keep_columns(torch.relu(self.body[3:](hidden) + self.shortcut(x)), columns)
 
 
+def _strided_size(size: int | torch.Tensor, stride: int) -> int | torch.Tensor:
+    """Output length of a 3×3 (or 1×1) convolution with padding 1 (0) and ``stride``."""
+    return (size - 1) // stride + 1
+
+
 def _keep_columns(x: torch.Tensor, columns: torch.Tensor | None) -> torch.Tensor:
     if columns is None:
         return x
@@ -98,19 +103,20 @@ class CRNN(nn.Module):
         features = width * self._out_size(config.height, axis=0)
         self.encoder = BiLSTMEncoder(features, config.lstm_hidden, NUM_CLASSES, config.lstm_layers, config.dropout)
 
-    def _out_size(self, size: int, axis: int) -> int:
+    def _stem_size(self, size: int | torch.Tensor) -> int | torch.Tensor:
         c = self.config
         size = size + 2 * c.stem_padding - c.stem_kernel
-        size = (size + 1) // 2 if c.stem_pool else size // 2 + 1
-        for stride in c.stage_strides:
-            size = (size - 1) // stride[axis] + 1
+        return (size + 1) // 2 if c.stem_pool else size // 2 + 1
+
+    def _out_size(self, size: int | torch.Tensor, axis: int) -> int | torch.Tensor:
+        size = self._stem_size(size)
+        for stride in self.config.stage_strides:
+            size = _strided_size(size, stride[axis])
         return size
 
     def time_steps(self, width: int | torch.Tensor) -> int | torch.Tensor:
         """Number of CTC time steps for input width(s) ``width``."""
-        if isinstance(width, torch.Tensor):
-            return torch.tensor([self._out_size(int(w), axis=1) for w in width], dtype=torch.long)
-        return self._out_size(width, axis=1)
+        return self._out_size(width.long() if isinstance(width, torch.Tensor) else width, axis=1)
 
     def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, 1, height, W), ink bright in [0, 1], right-padded with 0 -> log-probabilities
@@ -119,15 +125,11 @@ class CRNN(nn.Module):
         alone or in any batch."""
         if images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != self.config.height:
             raise ValueError(f"CRNN expects (B, 1, {self.config.height}, W), got {tuple(images.shape)}")
-        c = self.config
-        columns = None
-        if widths is not None:
-            columns = (widths.long() + 2 * c.stem_padding - c.stem_kernel) // (1 if c.stem_pool else 2) + 1
-            columns = columns // 2 if c.stem_pool else columns
+        columns = None if widths is None else self._stem_size(widths.long())
         features = _keep_columns(self.stem(images), columns)
         for block in self.stages:
             if columns is not None:
-                columns = (columns - 1) // block.body[0].stride[1] + 1
+                columns = _strided_size(columns, block.body[0].stride[1])
             features = block(features, columns)  # (B, C, H', T)
         sequence = features.flatten(1, 2).transpose(1, 2)  # (B, T, C·H')
         return self.encoder(sequence, columns).log_softmax(-1)

@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, IterableDataset
 
 from recurrent.streams import pass_rng, worker_share
-
 from vision.frvsr.video import IMAGE_SUFFIXES, VideoError, natural_key, read_frames
 from vision.paths import default_data_root
 
