@@ -72,9 +72,19 @@ def warp_whole(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(image, shifted, size, flags=cv2.INTER_LINEAR, borderValue=paper)
 
 
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # 16-bit, 32-bit integer and float grayscale
+
+
 def load_image_gray(path: str | Path) -> np.ndarray:
-    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white) as uint8 (H, W)."""
+    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white) as uint8 (H, W).
+
+    16-bit, 32-bit and float grayscale (scanner TIFFs, 16-bit PNGs) are stretched from their own
+    min..max to 0..255 rather than clipped at 255, which would leave a white page."""
     with Image.open(path) as image:
+        if image.mode in HIGH_DEPTH_MODES:
+            values = np.asarray(image, dtype=np.float64)
+            low, high = float(values.min()), float(values.max())
+            return np.round((values - low) / max(high - low, 1e-12) * 255).astype(np.uint8)
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
             white = Image.new("RGBA", image.size, (255, 255, 255, 255))

@@ -1,5 +1,7 @@
 import cv2
 import numpy as np
+import pytest
+from PIL import Image
 
 from vision.digits import data
 
@@ -93,3 +95,14 @@ def test_a_space_between_handwritten_groups_is_only_a_gap():
     for token in "/$#":  # drawn, and never as tall as a digit (a full-height stroke reads as a 1)
         rows = np.nonzero(data._separator(np.random.default_rng(0), token, 40).any(axis=1))[0]
         assert 0 < rows.max() - rows.min() + 1 <= 0.8 * 40, token
+
+
+@pytest.mark.parametrize("suffix, dtype", [(".png", np.uint16), (".tif", np.uint16), (".tif", np.float32)])
+def test_high_bit_depth_scans_keep_their_contrast(tmp_path, suffix, dtype):
+    scan = _cheque("407", gap=10).astype(np.float64) / 255
+    values = (scan * 65535).astype(dtype) if dtype is np.uint16 else scan.astype(dtype)
+    path = tmp_path / f"scan{suffix}"
+    Image.fromarray(values).save(path)
+    gray = data.load_image_gray(path)
+    assert gray.dtype == np.uint8 and gray.shape == scan.shape
+    assert np.abs(gray.astype(np.float64) - (scan - scan.min()) / np.ptp(scan) * 255).max() <= 1
