@@ -12,12 +12,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics.functional.text import char_error_rate
 
-from recurrent.registry import get_model, model_state
+from recurrent.registry import get_model, load_model, model_state
 from recurrent.schedule import warmup_cosine
 from recurrent.streams import pass_rng, worker_share
 from vision.digits import data
 from vision.digits.decode import greedy_decode
 from vision.digits.model import BLANK
+from vision.digits.splice import SplicedStrings, align_cuts
 from vision.paths import default_data_root
 
 
@@ -73,7 +74,8 @@ class DigitsSystem(L.LightningModule):
 
 
 class _Mixture(IterableDataset):
-    """``steps`` items per epoch: real labelled images with probability ``real_fraction``, else synthetic.
+    """``steps`` items per epoch: real labelled images with probability ``real_fraction``, else synthetic;
+    ``splice_fraction`` of the real items are new strings spliced from them (``spliced``) when given.
 
     Items come out in pools of ``pool`` sorted by width, so that consecutive items (one batch) have
     similar widths and little padding; the pool order itself is shuffled.
@@ -81,9 +83,15 @@ class _Mixture(IterableDataset):
 
     def __init__(
         self, synthetic: data.SyntheticDigits, real: data.LabelledImages | None, real_fraction: float, steps: int,
-        pool: int = 256,
+        pool: int = 256, spliced: SplicedStrings | None = None, splice_fraction: float = 0.0,
     ):
         self.synthetic, self.real, self.real_fraction, self.steps, self.pool = synthetic, real, real_fraction, steps, pool
+        self.spliced, self.splice_fraction = spliced, splice_fraction
+
+    def _real(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+        if self.spliced is not None and rng.random() < self.splice_fraction:
+            return self.spliced.sample(rng)
+        return self.real[int(rng.integers(len(self.real)))]
 
     def __len__(self) -> int:  # lets Lightning size the epoch and the learning-rate schedule
         return self.steps
@@ -95,7 +103,7 @@ class _Mixture(IterableDataset):
         while remaining > 0:
             size = min(self.pool, remaining)
             items = [
-                self.real[int(rng.integers(len(self.real)))]
+                self._real(rng)
                 if self.real is not None and rng.random() < self.real_fraction
                 else next(synthetic)
                 for _ in range(size)
@@ -134,7 +142,11 @@ class DigitsData(L.LightningDataModule):
         samples_per_epoch: int = 32000,
         val_synthetic: int = 512,
         num_workers: int = 1,
+        splice_fraction: float = 0.0,
+        splice_reader: str = "crnn-digits",
     ):
+        """``splice_fraction``: of the real items, those spliced from two or three training scans cut at
+        the digit boundaries that the reader ``splice_reader`` (weights name or path) aligns."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -151,7 +163,10 @@ class DigitsData(L.LightningDataModule):
             data.load_glyphs(self.root, "train"), fonts, h.height, data.SyntheticConfig(writer_fraction=h.writer_fraction),
             writer_glyphs=writers,
         )
-        self.train_set = _Mixture(synthetic, real, h.real_fraction, h.samples_per_epoch)
+        spliced = self._spliced(real) if real and h.splice_fraction > 0 else None
+        self.train_set = _Mixture(
+            synthetic, real, h.real_fraction, h.samples_per_epoch, spliced=spliced, splice_fraction=h.splice_fraction
+        )
         self.val_sets, self.val_names = [], []
         if has_orand:
             self.val_sets.append(data.LabelledImages(data.load_orand(self.root, {data.VAL_FOLD}), h.height))
@@ -160,6 +175,15 @@ class DigitsData(L.LightningDataModule):
             data.SyntheticDigits(data.load_glyphs(self.root, "test"), fonts, h.height, seed=1234, length=h.val_synthetic)
         )
         self.val_names.append("synth")
+
+    def _spliced(self, real: data.LabelledImages) -> SplicedStrings:
+        reader = load_model(self.hparams.splice_reader)
+        scans = [data.normalize_image(image, reader.config.height) for image in real.images]
+        cuts = align_cuts(reader, scans, real.texts)
+        kept = [i for i, c in enumerate(cuts) if c is not None]
+        return SplicedStrings(
+            [scans[i] for i in kept], [real.texts[i] for i in kept], [cuts[i] for i in kept], self.hparams.height
+        )
 
     def train_dataloader(self) -> DataLoader:
         h = self.hparams

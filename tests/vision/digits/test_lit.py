@@ -1,4 +1,6 @@
-from vision.digits.lit import DigitsData
+import numpy as np
+
+from vision.digits.lit import DigitsData, _Mixture
 
 
 def test_epoch_length_is_known_so_the_lr_schedule_spans_the_run(tmp_path):
@@ -9,3 +11,26 @@ def test_epoch_length_is_known_so_the_lr_schedule_spans_the_run(tmp_path):
     loader = module.train_dataloader()
     assert len(loader) == 8
     assert sum(1 for _ in loader) == 8
+
+
+def test_splice_fraction_of_the_real_items_are_spliced(tmp_path):
+    class Source:  # stands in for real scans and spliced strings, tagging what it gave
+        def __init__(self, text):
+            self.text = text
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            return np.zeros((32, 40), np.float32), self.text
+
+        def sample(self, rng):
+            return self[0]
+
+    module = DigitsData(data_root=str(tmp_path), batch_size=8, samples_per_epoch=64, num_workers=0, val_synthetic=4)
+    module.setup("fit")
+    for fraction, expected in ((0.0, {"1"}), (1.0, {"2"})):
+        mixture = _Mixture(module.train_set.synthetic, Source("1"), 1.0, 16, spliced=Source("2"), splice_fraction=fraction)
+        assert {text for _, text in mixture} == expected
+    mixed = _Mixture(module.train_set.synthetic, Source("1"), 1.0, 400, spliced=Source("2"), splice_fraction=0.5)
+    assert 150 < sum(text == "2" for _, text in mixed) < 250
