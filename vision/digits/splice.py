@@ -58,7 +58,9 @@ def _widest_run_middle(flags: np.ndarray) -> int | None:
 
 
 @torch.inference_mode()
-def align_cuts(model: CRNN, images: Sequence[np.ndarray], texts: Sequence[str], batch_size: int = 64) -> list[list[int] | None]:
+def align_cuts(
+    model: CRNN, images: Sequence[np.ndarray], texts: Sequence[str], batch_size: int = 64
+) -> list[list[int | None] | None]:
     """:func:`digit_cuts` of every image (normalised at ``model``'s height), read in batches by ``model``;
     None where the image is too narrow for its label under CTC."""
     model.eval()
@@ -84,7 +86,11 @@ class SplicedStrings:
     """
 
     def __init__(
-        self, images: Sequence[np.ndarray], texts: Sequence[str], cuts: Sequence[Sequence[int | None]], height: int,
+        self,
+        images: Sequence[np.ndarray],
+        texts: Sequence[str],
+        cuts: Sequence[Sequence[int | None]],
+        height: int,
         middle: float = 0.2,
     ):
         self.images, self.texts, self.height, self.middle = list(images), list(texts), height, middle
