@@ -80,9 +80,10 @@ class SplicedStrings:
     """Random joins of labelled scans cut at digit boundaries; ``sample(rng) -> (image, text)``.
 
     ``images``: normalised scans (any one height); ``cuts[i]``: the boundaries of ``texts[i]`` in
-    ``images[i]`` (:func:`digit_cuts`, None where two digits join). A sample is the first 1..n digits of one scan, with probability
-    ``middle`` a run of digits from a second, and the last 1..n digits of another, at most
-    ``MAX_DIGITS`` in all; it is jittered like a rescan (:func:`augment_scan`) and normalised to ``height``.
+    ``images[i]`` (:func:`digit_cuts`, None where two digits join). A sample is the first digits of one
+    scan, with probability ``middle`` a run of digits from a second, and the last digits of another, cut
+    only at clean boundaries, at most ``MAX_DIGITS`` in all; it is jittered like a rescan
+    (:func:`augment_scan`) and normalised to ``height``.
     """
 
     def __init__(
