@@ -145,8 +145,9 @@ class DigitsData(L.LightningDataModule):
         splice_fraction: float = 0.0,
         splice_reader: str = "crnn-digits",
     ):
-        """``splice_fraction``: of the real items, those spliced from two or three training scans cut at
-        the digit boundaries that the reader ``splice_reader`` (weights name or path) aligns."""
+        """``splice_fraction``: of the real items, those spliced from training scans (two or three
+        pieces, :class:`~vision.digits.splice.SplicedStrings`) cut at the digit boundaries that the
+        reader ``splice_reader`` (weights name or path) aligns."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
