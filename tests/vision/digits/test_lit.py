@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 
 from vision.digits.lit import DigitsData, _Mixture
@@ -34,3 +35,24 @@ def test_splice_fraction_of_the_real_items_are_spliced(tmp_path):
         assert {text for _, text in mixture} == expected
     mixed = _Mixture(module.train_set.synthetic, Source("1"), 1.0, 400, spliced=Source("2"), splice_fraction=0.5)
     assert 150 < sum(text == "2" for _, text in mixed) < 250
+
+
+def test_real_cheques_are_spliced_at_the_boundaries_the_shipped_reader_finds(tmp_path):
+    folder = tmp_path / "digits" / "orand_car_a_train"
+    folder.mkdir(parents=True)
+    lines = []
+    for number, text in enumerate(["407", "2190", "35", "86", "7023", "519", "64", "8800"]):
+        image = np.full((48, 30 + 34 * len(text)), 235, np.uint8)
+        for i, digit in enumerate(text):
+            cv2.putText(image, digit, (12 + 34 * i, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 25, 3)
+        name = f"a_car_{number:06d}_png.rf.x.jpg"
+        cv2.imwrite(str(folder / name), image)
+        lines.append(f"{name}\t{text}")
+    (folder / "labels.tsv").write_text("\n".join(lines) + "\n")
+    module = DigitsData(data_root=str(tmp_path), samples_per_epoch=8, num_workers=0, val_synthetic=4, splice_fraction=1.0)
+    module.setup("fit")
+    spliced = module.train_set.spliced
+    assert spliced is not None and len(spliced.texts) == len(module.train_set.real)
+    assert sum(c is not None for bounds in spliced.bounds for c in bounds[1:-1]) > 0
+    image, text = spliced.sample(np.random.default_rng(0))
+    assert image.shape[0] == 32 and text.isdigit()
