@@ -23,7 +23,7 @@ train() {  # SYSTEM MONITOR ARGS...
   echo "$system fit exit $?" >> "$R/$system.log"
 }
 train digits val/orand_acc --model.init_from crnn-digits --model.warmup_steps 300 --data.batch_size 64 \
-  --data.samples_per_epoch $((48000 / EPOCH_SCALE)) --data.num_workers 5 &
+  --data.samples_per_epoch $((48000 / EPOCH_SCALE)) --data.num_workers 5 --data.splice_fraction 0.5 &
 train frvsr val/gain_db --model.lr 4e-4 --data.video_fraction 0 --data.batch_size 16 --data.crop 128 \
   --data.samples_per_epoch $((16000 / EPOCH_SCALE)) --data.num_workers 4 &
 train mossformer2 val/heldout_si_snri --model.lr 7e-4 --trainer.precision $([ "$ACCEL" = gpu ] && echo bf16-mixed || echo 32) --trainer.gradient_clip_val 5 \
