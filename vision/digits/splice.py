@@ -44,7 +44,7 @@ def digit_cuts(image: np.ndarray, log_probs: torch.Tensor, text: str) -> list[in
         gap = _widest_inner_run_middle(blank_columns[left:right])
         cuts.append(None if gap is None else left + gap)
     bounds = [0, *cuts, image.shape[1]]
-    clean = [k for k, column in enumerate(bounds) if column is not None]
+    clean = _clean_indices(bounds)
     for first, last in zip(clean, clean[1:]):
         rows = np.flatnonzero(mask[:, bounds[first] : bounds[last]].any(axis=1))
         if rows.size == 0 or rows[-1] - rows[0] + 1 < image.shape[0] / 3:
@@ -52,6 +52,11 @@ def digit_cuts(image: np.ndarray, log_probs: torch.Tensor, text: str) -> list[in
                 if 0 < k < len(bounds) - 1:
                     cuts[k - 1] = None
     return cuts
+
+
+def _clean_indices(bounds: Sequence[int | None]) -> list[int]:
+    """Indices of the boundaries (``[0, *cuts, W]``) where a string may be cut."""
+    return [k for k, column in enumerate(bounds) if column is not None]
 
 
 def _widest_inner_run_middle(flags: np.ndarray) -> int | None:
@@ -106,13 +111,13 @@ class SplicedStrings:
     ):
         self.images, self.texts, self.height, self.middle = list(images), list(texts), height, middle
         self.bounds = [[0, *c, image.shape[1]] for image, c in zip(images, cuts)]
+        self.clean = [_clean_indices(bounds) for bounds in self.bounds]
 
     def _piece(self, rng: np.random.Generator, where: str) -> tuple[np.ndarray, str]:
         """A run of digits from a random scan, cut only where it has clean boundaries: its ``start``,
         its ``end`` or any ``middle`` run."""
         index = int(rng.integers(len(self.texts)))
-        text, bounds = self.texts[index], self.bounds[index]
-        clean = [k for k, column in enumerate(bounds) if column is not None]
+        text, bounds, clean = self.texts[index], self.bounds[index], self.clean[index]
         first = 0 if where == "start" else int(rng.choice(clean[:-1]))
         last = len(text) if where == "end" else int(rng.choice([k for k in clean if k > first]))
         return self.images[index][:, bounds[first] : bounds[last]], text[first:last]

@@ -32,11 +32,16 @@ def _peaks(text: str, centres: list[int], steps: int) -> torch.Tensor:
     return logits.log_softmax(-1)
 
 
-def _read_blocks(image: np.ndarray) -> str:
-    """Inverse of :func:`_blocks` for unjoined scans: the width of each inked run gives its digit."""
+def _ink_runs(image: np.ndarray) -> list[tuple[int, int]]:
+    """(left, right) column ranges of the inked runs of ``image``, left to right."""
     inked = np.concatenate([[False], image.max(axis=0) > 0.5, [False]])
     edges = np.flatnonzero(np.diff(inked.astype(int)))
-    return "".join(str(right - left - 3) for left, right in zip(edges[::2], edges[1::2]))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _read_blocks(image: np.ndarray) -> str:
+    """Inverse of :func:`_blocks` for unjoined scans: the width of each inked run gives its digit."""
+    return "".join(str(right - left - 3) for left, right in _ink_runs(image))
 
 
 def _pieces_read_as_their_digits(image: np.ndarray, text: str, cuts: list[int | None]) -> bool:
@@ -93,10 +98,8 @@ class _BlockReader(torch.nn.Module):
         steps = int(self.time_steps(widths).max())
         out = torch.stack([_peaks("", [], steps)] * len(images))
         for b, (image, width) in enumerate(zip(images[:, 0].numpy(), widths.tolist())):
-            inked = np.concatenate([[False], image[:, :width].max(axis=0) > 0.5, [False]])
-            edges = np.flatnonzero(np.diff(inked.astype(int)))
-            text = _read_blocks(image[:, :width])
-            out[b] = _peaks(text, [(left + right) // 2 // 3 for left, right in zip(edges[::2], edges[1::2])], steps)
+            runs = _ink_runs(image[:, :width])
+            out[b] = _peaks(_read_blocks(image[:, :width]), [(left + right) // 2 // 3 for left, right in runs], steps)
         return out
 
 
