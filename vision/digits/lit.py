@@ -147,7 +147,8 @@ class DigitsData(L.LightningDataModule):
     ):
         """``splice_fraction``: of the real items, those spliced from training scans (two or three
         pieces, :class:`~vision.digits.splice.SplicedStrings`) cut at the digit boundaries that the
-        reader ``splice_reader`` (weights name or path) aligns."""
+        reader ``splice_reader`` (weights name or path) aligns, and kept where it reads each piece as
+        its digits."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())

@@ -1,8 +1,11 @@
+from types import SimpleNamespace
+
+import cv2
 import numpy as np
 import torch
 
 from vision.digits.data import MAX_DIGITS
-from vision.digits.splice import SplicedStrings, align_cuts, digit_cuts
+from vision.digits.splice import SplicedStrings, align_cuts, digit_cuts, drop_misread_cuts
 
 GAP = 3
 
@@ -19,6 +22,21 @@ def _blocks(text: str, joined: set[int] = frozenset()) -> tuple[np.ndarray, list
             image[15:17, x + w : x + w + GAP] = 1.0
         centres.append(x + w // 2)
         x += w + GAP
+    return image, centres
+
+
+def _slanted(text: str) -> tuple[np.ndarray, list[int]]:
+    """Like :func:`_blocks` with every digit leaning right (half a column per row) and set 2 columns
+    after the previous one in each row: neighbours overlap in columns but never touch."""
+    widths = [3 + int(d) for d in text]
+    image = np.zeros((32, 12 + sum(widths) + 2 * len(text)), np.float32)
+    x, centres = GAP, []
+    for w in widths:
+        for row in range(16):
+            lean = (15 - row) // 2
+            image[8 + row, x + lean : x + lean + w] = 1.0
+        centres.append(x + 4 + w // 2)
+        x += w + 2
     return image, centres
 
 
@@ -39,15 +57,22 @@ def _ink_runs(image: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def _read_blocks(image: np.ndarray) -> str:
-    """Inverse of :func:`_blocks` for unjoined scans: the width of each inked run gives its digit."""
-    return "".join(str(right - left - 3) for left, right in _ink_runs(image))
+def _strokes(image: np.ndarray) -> list[tuple[float, int]]:
+    """(centroid column, pixel count) of each 8-connected stroke of ``image``, left to right."""
+    _, _, stats, centroids = cv2.connectedComponentsWithStats((image > 0.5).astype(np.uint8), connectivity=8)
+    return sorted((float(c[0]), int(s[cv2.CC_STAT_AREA])) for c, s in zip(centroids[1:], stats[1:]))
+
+
+def _read_blocks(image: np.ndarray, start: float = 0, stop: float = np.inf) -> str:
+    """Inverse of :func:`_blocks` and :func:`_slanted` for unjoined scans, over the strokes whose centroid
+    lies in [start, stop): each stroke has 16 rows of 3 + d pixels."""
+    return "".join(str(area // 16 - 3) for x, area in _strokes(image) if start <= x < stop)
 
 
 def _pieces_read_as_their_digits(image: np.ndarray, text: str, cuts: list[int | None]) -> bool:
     bounds = [0, *cuts, image.shape[1]]
     clean = [k for k, column in enumerate(bounds) if column is not None]
-    return all(_read_blocks(image[:, bounds[a] : bounds[b]]) == text[a:b] for a, b in zip(clean, clean[1:]))
+    return all(_read_blocks(image, bounds[a], bounds[b]) == text[a:b] for a, b in zip(clean, clean[1:]))
 
 
 def test_cuts_fall_in_blank_gaps_and_joined_digits_are_not_cut():
@@ -79,6 +104,21 @@ def test_spikes_off_their_digits_never_cut_a_wrong_piece():
     assert made > 300
 
 
+def test_slanted_digits_are_cut_between_their_strokes_and_spliced_without_touching():
+    texts = ["30518", "2964", "77"]
+    scans = [_slanted(t) for t in texts]
+    cuts = [digit_cuts(image, _peaks(t, c, image.shape[1]), t) for t, (image, c) in zip(texts, scans)]
+    for text, (image, _), c in zip(texts, scans, cuts):
+        inked = np.flatnonzero(image.max(axis=0) > 0)
+        assert inked[-1] - inked[0] + 1 == inked.size  # no ink-free column to cut at
+        assert None not in c and _pieces_read_as_their_digits(image, text, c)
+    spliced = SplicedStrings([image for image, _ in scans], texts, cuts, height=32, middle=0.5)
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        image, text = spliced.splice(rng)
+        assert _read_blocks(image) == text and len(_strokes(image)) == len(text)
+
+
 def test_a_piece_holding_only_a_separator_is_not_cut_out():
     # The reader put the "0" on the decimal point: the point alone would become a piece labelled "0".
     image = np.zeros((32, 46), np.float32)
@@ -90,6 +130,11 @@ def test_a_piece_holding_only_a_separator_is_not_cut_out():
 
 class _BlockReader(torch.nn.Module):
     """Reads :func:`_blocks` scans perfectly, one CTC step per 3 columns (not the shipped reader's 4)."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = SimpleNamespace(height=32)
+        self.device_marker = torch.nn.Parameter(torch.zeros(()))  # where read_batch looks for the device
 
     def time_steps(self, widths: torch.Tensor) -> torch.Tensor:
         return widths // 3
@@ -113,6 +158,14 @@ def test_align_cuts_reads_batches_of_any_width_and_skips_labels_too_long_for_the
         if c is not None:
             assert _pieces_read_as_their_digits(image, text, c)
     assert sum(column is not None for c in cuts if c is not None for column in c) >= 5
+
+
+def test_cuts_around_a_piece_read_otherwise_than_its_label_are_dropped():
+    image, centres = _blocks("4071")
+    cuts = digit_cuts(image, _peaks("4071", centres, image.shape[1]), "4071")
+    assert None not in cuts
+    assert drop_misread_cuts(_BlockReader(), [image], ["4071"], [list(cuts)]) == [cuts]  # narrow "1" too
+    assert drop_misread_cuts(_BlockReader(), [image], ["4091"], [list(cuts)]) == [[cuts[0], None, None]]
 
 
 def test_spliced_images_show_exactly_their_label():
