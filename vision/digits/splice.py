@@ -14,6 +14,7 @@ Images follow :mod:`vision.digits.data`: float32 (H, W) in [0, 1], ink bright.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -26,20 +27,36 @@ from vision.digits.model import BLANK, CRNN
 from vision.digits.reader import read_batch
 
 _NEIGHBOURS = np.ones((3, 3), np.uint8)
+_HALO = np.ones((5, 5), np.uint8)  # a stroke's anti-aliased edge, erased with it
 
 
 class InkComponents:
     """The 8-connected components of an image's ink (Otsu threshold): ``labels`` (H, W) int32 (0 is
-    paper) and, per label, its row range ``top``/``bottom`` (exclusive) and centroid column ``centre_x``;
-    index 0 is the paper."""
+    paper) and, per label, its column range ``left``/``right`` and row range ``top``/``bottom`` (ends
+    exclusive), ``area`` in pixels, centroid column ``centre_x`` and whether it is ``tall`` (at least a
+    third of the image height, as a digit is); index 0 is the paper. ``paper``: the image without ink."""
 
     def __init__(self, image: np.ndarray):
         _, ink = cv2.threshold(np.round(image * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         _, self.labels, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
-        self.top = stats[:, cv2.CC_STAT_TOP]
-        self.bottom = self.top + stats[:, cv2.CC_STAT_HEIGHT]
+        self.left, self.top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        self.area = stats[:, cv2.CC_STAT_AREA]
+        self.right, self.bottom = self.left + stats[:, cv2.CC_STAT_WIDTH], self.top + stats[:, cv2.CC_STAT_HEIGHT]
         self.centre_x = centroids[:, 0]
         self.centre_x[0] = np.nan  # the paper belongs to no digit
+        self.tall = self.bottom - self.top >= image.shape[0] / 3
+        self.tall[0] = False
+        self._image = image
+
+    @cached_property
+    def paper(self) -> np.ndarray:
+        """The paper's local tone (H, W) float32: the image with its ink (and the pixels around it) set to
+        the median paper, median-filtered."""
+        strokes = cv2.dilate((self.labels > 0).astype(np.uint8), _HALO).astype(bool)
+        if strokes.all():
+            return np.zeros_like(self._image, dtype=np.float32)
+        flat = np.where(strokes, np.median(self._image[~strokes]), self._image).astype(np.float32)
+        return cv2.medianBlur(flat, 5)
 
     def owner(self, column: int) -> int:
         """The label with the most ink in ``column`` (0 where it has none)."""
@@ -59,34 +76,41 @@ def digit_cuts(image: np.ndarray, log_probs: torch.Tensor, text: str) -> list[in
     the digits before it. Between two digits' aligned centres it is the middle of the widest run of
     ink-free columns with ink on both sides inside that span (so a margin or a gap beside a spike that
     missed its digit is never taken); where there is none (slanted or overlapping digits), the middle of
-    the span, provided the components holding most ink in the two centres' columns differ (else the
-    digits touch), are digit-height and each lies on its own side. A cut is then dropped where a piece
-    it closes holds no ink a third of the height tall. None marks no clean cut: touching or joined
-    digits, or an untrustworthy alignment.
+    the span, provided the digit-height components on each side of it are exactly those holding most ink
+    in the columns of that side's digit centres (else the two digits touch, a spike missed its digit, or
+    a stroke is no digit; joined digits elsewhere share one component and stay together). A cut is then
+    dropped where a short stroke starting in the upper half (a detached flag or bar of a 5, 7 or 4,
+    unlike a decimal point) lies within H/8 columns of it, and where a piece it closes holds no
+    digit-height ink. None marks no clean cut: touching or joined digits, a detached stroke of either
+    side, or an untrustworthy alignment.
     """
     alignment, scores = AF.forced_align(log_probs[None].float(), torch.tensor([text_to_labels(text)]), blank=BLANK)
     spans = AF.merge_tokens(alignment[0], scores[0].exp(), blank=BLANK)
     columns_per_step = image.shape[1] / log_probs.shape[0]
     centres = [round((span.start + span.end - 1) / 2 * columns_per_step) for span in spans]
+    height = image.shape[0]
     ink = InkComponents(image)
     blank_columns = ink.labels.max(axis=0) == 0
-    tall = ink.bottom - ink.top >= image.shape[0] / 3
-    tall[0] = False
+    stray = ~ink.tall & (ink.top < height / 2) & (ink.area >= height / 4)  # specks of paper texture are smaller
+    stray[0] = False
+    owners = [ink.owner(column) for column in centres]
     cuts: list[int | None] = []
-    for left, right in zip(centres, centres[1:]):
+    for k, (left, right) in enumerate(zip(centres, centres[1:])):
         gap = _widest_inner_run_middle(blank_columns[left:right])
         if gap is not None:
             cuts.append(left + gap)
             continue
         middle = (left + right + 1) // 2
-        first, second = ink.owner(left), ink.owner(right)
-        separate = first != second and tall[first] and tall[second]
-        cuts.append(middle if separate and ink.centre_x[first] < middle <= ink.centre_x[second] else None)
+        before = set(np.flatnonzero(ink.tall & (ink.centre_x < middle)))
+        after = set(np.flatnonzero(ink.tall & (ink.centre_x >= middle)))
+        cuts.append(middle if before == set(owners[: k + 1]) and after == set(owners[k + 1 :]) else None)
+    for k, cut in enumerate(cuts):
+        if cut is not None and (stray & (ink.left <= cut + height // 8) & (ink.right > cut - height // 8)).any():
+            cuts[k] = None
     bounds = [0, *cuts, image.shape[1]]
     clean = _clean_indices(bounds)
     for first, last in zip(clean, clean[1:]):
-        own = ink.between(bounds[first], bounds[last])
-        if own.size == 0 or ink.bottom[own].max() - ink.top[own].min() < image.shape[0] / 3:
+        if not ink.tall[ink.between(bounds[first], bounds[last])].any():
             for k in (first, last):
                 if 0 < k < len(bounds) - 1:
                     cuts[k - 1] = None
@@ -115,16 +139,17 @@ def cut_piece(
     image: np.ndarray, ink: InkComponents, bounds: Sequence[int | None], first: int, last: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Digits ``first..last-1`` of a scan (H, W) whose boundaries are ``bounds`` (``[0, *cuts, W]``, both
-    ends clean): the columns of their ink components (from the scan's first or to its last column when
-    the run starts or ends the string), the other components' strokes painted over with the paper.
-    Returns the piece (H, w) and its own ink (H, w) bool."""
-    own = np.isin(ink.labels, ink.between(bounds[first], bounds[last]))
-    columns = np.flatnonzero(own.any(axis=0))
-    x0 = 0 if first == 0 or columns.size == 0 else columns[0]
-    x1 = image.shape[1] if last == len(bounds) - 1 or columns.size == 0 else columns[-1] + 1
-    foreign = cv2.dilate(((ink.labels > 0) & ~own).astype(np.uint8), _NEIGHBOURS).astype(bool) & ~own
-    paper = np.median(image[ink.labels == 0]) if (ink.labels == 0).any() else 0.0
-    piece = np.where(foreign, paper, image).astype(np.float32)
+    ends clean): the columns of their digit-height ink components (from the scan's first or to its last
+    column when the run starts or ends the string, so a line under the string is cut to the piece), the
+    other components' strokes inpainted from the paper around them. Returns the piece (H, w) and its own
+    ink (H, w) bool."""
+    labels = ink.between(bounds[first], bounds[last])
+    digits = labels[ink.tall[labels]] if ink.tall[labels].any() else labels
+    x0 = 0 if first == 0 or digits.size == 0 else int(ink.left[digits].min())
+    x1 = image.shape[1] if last == len(bounds) - 1 or digits.size == 0 else int(ink.right[digits].max())
+    own = np.isin(ink.labels, labels)
+    foreign = cv2.dilate(((ink.labels > 0) & ~own).astype(np.uint8), _HALO).astype(bool) & ~own
+    piece = np.where(foreign, ink.paper, image).astype(np.float32)
     return piece[:, x0:x1], own[:, x0:x1]
 
 
@@ -135,6 +160,7 @@ def drop_misread_cuts(
     """Check every piece between clean cuts by reading it alone with ``model``: where the reading is not
     the piece's digits (a stroke given to the wrong side, a misplaced alignment, a doubtful label), both
     cuts around it are dropped (set to None, in place). Returns ``cuts``."""
+    model.eval()
     pieces, where = [], []
     for index, image_cuts in enumerate(cuts):
         if not image_cuts or all(cut is None for cut in image_cuts):
@@ -215,7 +241,8 @@ class SplicedStrings:
 
     def _join(self, rng: np.random.Generator, pieces: list[tuple[np.ndarray, np.ndarray, str]]) -> np.ndarray:
         """Set each piece right of the previous ones, its ink 1..``gap`` pixels from theirs in every row
-        (never 8-connected to them); overlapping columns keep the brighter ink."""
+        (never 8-connected to them); where they share columns the piece shows only its own ink (and the
+        pixels around it), the paper there stays the previous ones'."""
         image, ink = pieces[0][0], pieces[0][1]
         for piece, own, _ in pieces[1:]:
             touching = cv2.dilate(np.pad(ink, ((0, 0), (0, 1))).astype(np.uint8), _NEIGHBOURS)  # 8 neighbours
@@ -231,7 +258,9 @@ class SplicedStrings:
             joined, joined_ink = np.zeros((len(image), width), np.float32), np.zeros((len(image), width), bool)
             joined[:, : image.shape[1]], joined_ink[:, : image.shape[1]] = image, ink
             placed = np.s_[:, offset : offset + piece.shape[1]]
-            np.maximum(joined[placed], piece, out=joined[placed])
+            shown = cv2.dilate(own.astype(np.uint8), _NEIGHBOURS).astype(bool)
+            shown[:, max(0, image.shape[1] - offset) :] = True  # past the previous pieces: all of it
+            joined[placed] = np.where(shown, np.maximum(joined[placed], piece), joined[placed])
             joined_ink[placed] |= own
             image, ink = joined, joined_ink
         return image
