@@ -111,10 +111,15 @@ def digit_cuts(image: np.ndarray, log_probs: torch.Tensor, text: str) -> list[in
     clean = _clean_indices(bounds)
     for first, last in zip(clean, clean[1:]):
         if not ink.tall[ink.between(bounds[first], bounds[last])].any():
-            for k in (first, last):
-                if 0 < k < len(bounds) - 1:
-                    cuts[k - 1] = None
+            _drop_around(cuts, first, last)
     return cuts
+
+
+def _drop_around(cuts: list[int | None], first: int, last: int) -> None:
+    """Set to None (in place) the cuts that close the piece of digits ``first..last-1`` (not the string's ends)."""
+    for k in (first, last):
+        if 0 < k <= len(cuts):
+            cuts[k - 1] = None
 
 
 def _clean_indices(bounds: Sequence[int | None]) -> list[int]:
@@ -141,8 +146,8 @@ def cut_piece(
     """Digits ``first..last-1`` of a scan (H, W) whose boundaries are ``bounds`` (``[0, *cuts, W]``, both
     ends clean): the columns of their digit-height ink components (from the scan's first or to its last
     column when the run starts or ends the string, so a line under the string is cut to the piece), the
-    other components' strokes inpainted from the paper around them. Returns the piece (H, w) and its own
-    ink (H, w) bool."""
+    other components' strokes and their halo painted with the paper's local tone (``ink.paper``).
+    Returns the piece (H, w) and its own ink (H, w) bool."""
     labels = ink.between(bounds[first], bounds[last])
     digits = labels[ink.tall[labels]] if ink.tall[labels].any() else labels
     x0 = 0 if first == 0 or digits.size == 0 else int(ink.left[digits].min())
@@ -178,9 +183,7 @@ def drop_misread_cuts(
         readings += [text for text, _ in read_batch(model, pieces[start : start + batch_size])]
     for (index, first, last), reading in zip(where, readings):
         if reading != texts[index][first:last]:
-            for k in (first, last):
-                if 0 < k < len(texts[index]):
-                    cuts[index][k - 1] = None
+            _drop_around(cuts[index], first, last)
     return cuts
 
 
