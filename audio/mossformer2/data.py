@@ -9,8 +9,10 @@ Sources under ``DATA_ROOT`` (``make data`` assembles it):
 Audio may be WAV or FLAC (``AUDIO_SUFFIXES``).
 
 Held out from training, for validation: the fsdd speaker ``HELD_OUT_FSDD`` and every ``HELD_OUT_EVERY``-th
-TTS voice (sorted by name). The other real recordings (``speech/librispeech_librosa``, ``cmu_arctic_pra``,
-``ami_seriously``, ``speechbrain_separation``) are never trained on: they are the benchmark's.
+TTS voice (sorted by name), and the 4 real meeting speakers of ``speech/ami_seriously`` (``ami_utterances``:
+real speech that no benchmark uses, so checkpoints can be chosen on real voices without touching the
+benchmark's). The other real recordings (``speech/librispeech_librosa``, ``cmu_arctic_pra``,
+``speechbrain_separation``) are never trained on: they are the benchmark's.
 
 Dynamic mixing (as SepFormer's recipe): each source is a random speaker's utterances, speed-perturbed
 (``SPEED_RANGE``) and concatenated with short pauses into a track that covers the segment, randomly cropped,
@@ -93,18 +95,22 @@ def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
 
 
 class SpeakerBank:
-    """Utterances in memory (float32), grouped by speaker."""
+    """Utterances in memory (float32 (T,) at ``sample_rate``), grouped by speaker name."""
 
-    def __init__(self, utterances: list[Utterance], sample_rate: int):
-        if not utterances:
+    def __init__(self, audio: list[np.ndarray], speakers: list[str], sample_rate: int):
+        if not audio:
             raise ValueError("no utterances: run `make data` or pass --data.data_root")
         self.sample_rate = sample_rate
-        self.audio = [load_audio(u.path, sample_rate) for u in utterances]
+        self.audio = audio
         by_speaker: dict[str, list[int]] = {}
-        for i, u in enumerate(utterances):
-            by_speaker.setdefault(u.speaker, []).append(i)
+        for i, speaker in enumerate(speakers):
+            by_speaker.setdefault(speaker, []).append(i)
         self.speakers = sorted(by_speaker)
         self.by_speaker = [by_speaker[s] for s in self.speakers]
+
+    @classmethod
+    def from_files(cls, utterances: list[Utterance], sample_rate: int) -> SpeakerBank:
+        return cls([load_audio(u.path, sample_rate) for u in utterances], [u.speaker for u in utterances], sample_rate)
 
     def track(self, rng: np.random.Generator, speaker: int, length: int, speed: bool) -> np.ndarray:
         """``length`` samples of one speaker: utterances with pauses, randomly cropped, maybe starting late."""
@@ -187,6 +193,46 @@ def speechbrain_mixtures(data_root: str | Path, sample_rate: int) -> list[tuple[
         gains, *_ = np.linalg.lstsq(sources.T, mixture, rcond=None)
         items.append((torch.from_numpy(mixture), torch.from_numpy((sources * gains[:, None]).astype(np.float32))))
     return items
+
+
+AMI_FOLDER = "speech/ami_seriously"
+
+
+def ami_utterances(
+    data_root: str | Path, sample_rate: int, frame_s: float = 0.1, margin_db: float = 10.0, min_s: float = 1.0
+) -> tuple[list[np.ndarray], list[str]]:
+    """Single-speaker stretches of the AMI meeting excerpt: (audio list, speaker names ``ami-<k>``).
+
+    Its ``sources/source<k>`` are the 4 speakers' headset tracks, each peak-normalised and each picking up
+    the others (cross-talk). They are first put on the mixture's scale (least squares: mixture = Σ g_k·s_k);
+    frame levels are taken relative to each track's own speech level (its 99th-percentile frame: a speaker
+    may talk for 2 % of the time only), and an utterance of speaker k is a run of at least ``min_s`` seconds
+    of ``frame_s`` frames in which track k is ``margin_db`` above every other track and at most 40 dB below
+    its speech level.
+    Empty lists without the data.
+    """
+    folder = Path(data_root) / AMI_FOLDER
+    paths = _audio_files(folder / "sources", "source*")
+    mixture_path = folder / "mixture.wav"
+    if not paths or not mixture_path.is_file():
+        return [], []
+    tracks = np.stack([load_audio(p, sample_rate) for p in paths])
+    gains, *_ = np.linalg.lstsq(tracks.T, load_audio(mixture_path, sample_rate), rcond=None)
+    tracks = (tracks * gains[:, None]).astype(np.float32)
+    hop = int(frame_s * sample_rate)
+    frames = tracks[:, : tracks.shape[1] // hop * hop].reshape(len(tracks), -1, hop)
+    level = 10 * np.log10(np.mean(frames**2, axis=2) + 1e-12)  # (K, frames) dB
+    level -= np.percentile(level, 99, axis=1, keepdims=True)  # each track against its own speech level
+    audio, speakers = [], []
+    for k, path in enumerate(paths):
+        others = np.delete(level, k, axis=0).max(axis=0)
+        own = (level[k] >= others + margin_db) & (level[k] >= -40)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], own.astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2]):
+            if (stop - start) * frame_s >= min_s:
+                audio.append(tracks[k, start * hop : stop * hop])
+                speakers.append(f"ami-{k}")
+    return audio, speakers
 
 
 HELD_OUT_REAL = {  # benchmark speakers: real recordings never used in training

@@ -70,7 +70,9 @@ class SeparationSystem(L.LightningModule):
 
 class SpeechMixData(L.LightningDataModule):
     """Dynamic mixtures of the training speakers; validation on fixed mixtures of held-out speakers
-    (``heldout``) and, for two speakers, the 4 real mixtures of ``speech/speechbrain_separation`` (``real``).
+    (``heldout``: synthetic voices and one fsdd speaker), on fixed mixtures of the real AMI meeting speakers
+    (``ami``: the real voices to choose checkpoints on) and, for two speakers, the 4 real mixtures of
+    ``speech/speechbrain_separation`` (``real``: a benchmark set, shown for information).
     See :mod:`audio.mossformer2.data` for sources, splits and the mixing recipe."""
 
     SOURCES = [
@@ -98,11 +100,16 @@ class SpeechMixData(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         h = self.hparams
         if stage == "fit":
-            train_bank = data.SpeakerBank(data.list_utterances(self.root, "train"), h.sample_rate)
+            train_bank = data.SpeakerBank.from_files(data.list_utterances(self.root, "train"), h.sample_rate)
             self.train_set = data.DynamicMixtures(train_bank, h.num_speakers, h.segment_s, h.samples_per_epoch)
-        val_bank = data.SpeakerBank(data.list_utterances(self.root, "val"), h.sample_rate)
+        val_bank = data.SpeakerBank.from_files(data.list_utterances(self.root, "val"), h.sample_rate)
         self.val_sets = [data.FixedMixtures(val_bank, h.num_speakers, h.segment_s, h.val_mixtures)]
         self.val_names = ["heldout"]
+        ami_audio, ami_speakers = data.ami_utterances(self.root, h.sample_rate)
+        if len(set(ami_speakers)) >= h.num_speakers:
+            ami_bank = data.SpeakerBank(ami_audio, ami_speakers, h.sample_rate)
+            self.val_sets.append(data.FixedMixtures(ami_bank, h.num_speakers, h.segment_s, h.val_mixtures))
+            self.val_names.append("ami")
         real = data.speechbrain_mixtures(self.root, h.sample_rate) if h.num_speakers == 2 else []
         if real:
             self.val_sets.append(real)
@@ -115,7 +122,7 @@ class SpeechMixData(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [
-            DataLoader(self.val_sets[0], batch_size=self.hparams.batch_size),
-            *[DataLoader(s, batch_size=1) for s in self.val_sets[1:]],  # real items differ in length
+        return [  # the speechbrain items differ in length: one at a time
+            DataLoader(s, batch_size=self.hparams.batch_size if isinstance(s, data.FixedMixtures) else 1)
+            for s in self.val_sets
         ]

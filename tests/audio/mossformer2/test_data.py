@@ -1,0 +1,160 @@
+"""Separation data: speaker splits, the dynamic-mixing recipe, the real sets' rescaling and AMI utterances."""
+
+import csv
+from itertools import combinations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audio.mossformer2 import data
+
+RATE = 8000
+
+
+def _write(path, audio, rate=RATE):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.asarray(audio, np.float32), rate, subtype="FLOAT")
+
+
+def _tone(freq, seconds, rate=RATE):
+    t = np.arange(int(seconds * rate)) / rate
+    return 0.5 * np.sin(2 * np.pi * freq * t)
+
+
+def _fake_root(tmp_path, voices=16, fsdd_speakers=("jackson", "theo", "nicolas")):
+    rows = []
+    for v in range(voices):
+        for i in range(2):
+            name = f"espeak/v{v:02d}_{i}.wav"
+            _write(tmp_path / "tts" / name, _tone(200 + 10 * v, 0.5))
+            rows.append({"file": name, "engine": "espeak", "voice": f"v{v:02d}", "text": "x"})
+    with (tmp_path / "tts" / "index.tsv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["file", "engine", "voice", "text"], delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    for s, speaker in enumerate(fsdd_speakers):
+        for digit in range(2):
+            _write(tmp_path / "speech/fsdd/recordings" / f"{digit}_{speaker}_0.wav", _tone(500 + 50 * s, 0.4))
+    return tmp_path
+
+
+def test_validation_speakers_are_every_eighth_voice_and_the_held_out_fsdd_speaker(tmp_path):
+    root = _fake_root(tmp_path)
+    train = {u.speaker for u in data.list_utterances(root, "train")}
+    val = {u.speaker for u in data.list_utterances(root, "val")}
+    assert not train & val
+    assert val == {"espeak:v00", "espeak:v08", f"fsdd:{data.HELD_OUT_FSDD}"}
+    assert len(train) == 14 + 2
+    with pytest.raises(ValueError):
+        data.list_utterances(root, "test")
+
+
+def _bank(speakers=4, seconds=0.6):
+    """Speaker k says a tone of 300 + 100·k Hz, so a source's speaker can be read off its spectrum."""
+    audio = [_tone(300 + 100 * k, seconds).astype(np.float32) for k in range(speakers) for _ in range(2)]
+    names = [f"s{k}" for k in range(speakers) for _ in range(2)]
+    return data.SpeakerBank(audio, names, RATE)
+
+
+def _speaker_of(source):
+    spectrum = np.abs(np.fft.rfft(source.numpy()))
+    return int(round((np.argmax(spectrum) * RATE / len(source) - 300) / 100))
+
+
+def test_a_mixture_sums_distinct_speakers_at_their_drawn_levels():
+    bank, length = _bank(), RATE
+    for seed in range(20):
+        mixture, sources = bank.mix(np.random.default_rng(seed), 3, length)
+        assert mixture.shape == (length,) and sources.shape == (3, length) and mixture.dtype == torch.float32
+        torch.testing.assert_close(mixture, sources.sum(0))
+        assert len({_speaker_of(s) for s in sources}) == 3
+        peak = float(mixture.abs().max())
+        assert peak <= data.MAX_PEAK + 1e-6
+        levels = 10 * torch.log10(sources.square().mean(1))
+        mean, std, low, high = data.LEVEL_DBFS
+        if peak < data.MAX_PEAK - 1e-6:  # not scaled down: every source at its own draw, within the clip range
+            assert bool(((levels > low - 0.01) & (levels < high + 0.01)).all())
+        else:  # scaled down together: the drawn level differences are kept
+            assert float(levels.max()) <= high
+
+
+def test_fixed_mixtures_are_reproducible_and_differ_between_items():
+    fixed = data.FixedMixtures(_bank(), 2, 0.5, count=5)
+    first, again, other = fixed[3], fixed[3], fixed[4]
+    torch.testing.assert_close(first[1], again[1])
+    assert not torch.equal(first[1], other[1])
+    assert len(fixed) == 5
+
+
+def test_speechbrain_sources_are_rescaled_to_their_share_of_the_mixture(tmp_path):
+    folder = tmp_path / "speech/speechbrain_separation"
+    s1, s2 = _tone(300, 1.0), _tone(700, 1.0) * np.linspace(0.2, 1, RATE)
+    mixture = 0.3 * s1 + 0.6 * s2
+    for name, audio in (("mixture_0", mixture), ("source1_0", s1), ("source2_0", s2)):
+        _write(folder / f"{name}.wav", audio / np.abs(audio).max() * 0.5, rate=16000)  # peak-normalised, 16 kHz
+    [(mix, sources)] = data.speechbrain_mixtures(tmp_path, 16000)
+    torch.testing.assert_close(sources.sum(0), mix, atol=1e-5, rtol=0)
+    assert data.speechbrain_mixtures(tmp_path / "missing", RATE) == []
+
+
+def test_heldout_real_mixtures_pair_every_speaker_at_the_set_ratios(tmp_path):
+    speakers = ["libri-198", "arctic-aew", f"fsdd-{data.HELD_OUT_FSDD}"]
+    for k, speaker in enumerate(speakers):
+        stem = data.HELD_OUT_REAL[speaker].replace("*", "0").replace("[123]", "1").replace("[456]", "4")
+        stem = stem.replace("[0-4]", "0")
+        _write(tmp_path / stem, _tone(300 + 200 * k, 2.0) * (k + 1))
+    items = data.heldout_real_mixtures(tmp_path, RATE, segment_s=1.0, ratios_db=(0.0, 6.0))
+    assert len(items) == len(list(combinations(speakers, 2)))
+    for k, (name, mixture, sources) in enumerate(items):
+        torch.testing.assert_close(mixture, sources.sum(0))
+        ratio_db = 20 * torch.log10(sources[1].square().mean().sqrt() / sources[0].square().mean().sqrt())
+        assert abs(float(ratio_db) - (0.0, 6.0)[k % 2]) < 0.01, name
+
+
+def _write_ami(root, turns, gains, seconds=12):
+    """Four headsets with cross-talk 20 dB down; speaker k talks (noise) in ``turns[k]``; returns the headsets."""
+    rng = np.random.default_rng(0)
+    voices = np.zeros((4, seconds * RATE))
+    for k, spans in turns.items():
+        for start, stop in spans:
+            voices[k, int(start * RATE) : int(stop * RATE)] = rng.normal(0, 0.1, int(stop * RATE) - int(start * RATE))
+    headsets = voices + 0.1 * (voices.sum(0) - voices)
+    folder = root / data.AMI_FOLDER
+    _write(folder / "mixture.wav", (gains[:, None] * headsets).sum(0))
+    for k, track in enumerate(headsets):
+        _write(folder / "sources" / f"source{k}.wav", track / np.abs(track).max())  # peak-normalised
+    return headsets
+
+
+AMI_TURNS = {0: [(0.5, 3.0), (6.0, 8.0)], 1: [(3.5, 5.5)], 2: [(9.0, 11.5)], 3: [(5.6, 5.9), (8.2, 8.4)]}
+
+
+def test_ami_utterances_are_the_stretches_where_one_headset_dominates(tmp_path):
+    """Speaker 3 talks 0.5 s only (as one AMI speaker does); the headsets' gains in the mixture differ 5×."""
+    turns, gains = AMI_TURNS, np.array([0.2, 0.5, 1.0, 0.7])
+    headsets = _write_ami(tmp_path, turns, gains)
+    audio, speakers = data.ami_utterances(tmp_path, RATE)
+    assert speakers == ["ami-0", "ami-0", "ami-1", "ami-2"]  # speaker 3's turns are shorter than 1 s
+    lengths = [len(a) / RATE for a in audio]
+    for found, (start, stop) in zip(lengths, [*turns[0], *turns[1], *turns[2]]):
+        assert abs(found - (stop - start)) <= 0.2  # whole turns, to a frame at each end
+    # on the mixture's scale: speaker 1's stretch is its headset times its gain in the mixture
+    segment = headsets[1, int(3.5 * RATE) : int(5.5 * RATE)] * gains[1]
+    assert abs(np.sqrt(np.mean(audio[2] ** 2)) / np.sqrt(np.mean(segment**2)) - 1) < 0.02
+    assert data.ami_utterances(tmp_path / "missing", RATE) == ([], [])
+
+
+def test_the_data_module_validates_on_held_out_voices_and_ami_speakers(tmp_path):
+    from audio.mossformer2.lit import SpeechMixData
+
+    root = _fake_root(tmp_path)
+    _write_ami(root, AMI_TURNS, np.ones(4))
+    module = SpeechMixData(data_root=str(root), segment_s=0.5, batch_size=2, samples_per_epoch=4, val_mixtures=3)
+    module.setup("fit")
+    assert module.val_names == ["heldout", "ami"]
+    mixture, sources = next(iter(module.val_dataloader()[1]))
+    assert mixture.shape == (2, RATE // 2) and sources.shape == (2, 2, RATE // 2)
+    mixture, sources = next(iter(module.train_dataloader()))
+    assert sources.shape == (2, 2, RATE // 2)
