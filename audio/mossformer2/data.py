@@ -204,21 +204,17 @@ def ami_utterances(
     """Single-speaker stretches of the AMI meeting excerpt: (audio list, speaker names ``ami-<k>``).
 
     Its ``sources/source<k>`` are the 4 speakers' headset tracks, each peak-normalised and each picking up
-    the others (cross-talk). They are first put on the mixture's scale (least squares: mixture = Σ g_k·s_k);
-    frame levels are taken relative to each track's own speech level (its 99th-percentile frame: a speaker
-    may talk for 2 % of the time only), and an utterance of speaker k is a run of at least ``min_s`` seconds
-    of ``frame_s`` frames in which track k is ``margin_db`` above every other track and at most 40 dB below
-    its speech level.
-    Empty lists without the data.
+    the others (cross-talk). Frame levels are taken relative to each track's own speech level (its
+    99th-percentile frame: a speaker may talk for 2 % of the time only), and an utterance of speaker k is a
+    run of at least ``min_s`` seconds of ``frame_s`` frames in which track k is ``margin_db`` above every
+    other track and at most 40 dB below its speech level. Utterances keep the tracks' scale (mixing redraws
+    levels). Empty lists without the data.
     """
     folder = Path(data_root) / AMI_FOLDER
     paths = _audio_files(folder / "sources", "source*")
-    mixture_path = folder / "mixture.wav"
-    if not paths or not mixture_path.is_file():
+    if not paths:
         return [], []
     tracks = np.stack([load_audio(p, sample_rate) for p in paths])
-    gains, *_ = np.linalg.lstsq(tracks.T, load_audio(mixture_path, sample_rate), rcond=None)
-    tracks = (tracks * gains[:, None]).astype(np.float32)
     hop = int(frame_s * sample_rate)
     frames = tracks[:, : tracks.shape[1] // hop * hop].reshape(len(tracks), -1, hop)
     level = 10 * np.log10(np.mean(frames**2, axis=2) + 1e-12)  # (K, frames) dB

@@ -2,7 +2,8 @@
 
 Writes ``.devdata/`` (git-ignored through ``.git/info/exclude``): digits (all), photos (all), fonts up to
 ``--font-mb``, the held-out-split-preserving subset of speech as FLAC (``--per-voice`` TTS utterances per
-voice, ``--per-digit`` fsdd recordings per digit and speaker) and the speechbrain validation mixtures.
+voice, ``--per-digit`` fsdd recordings per digit and speaker), the speechbrain mixtures and the AMI meeting
+excerpt's headset tracks (validation).
 Videos stay behind (the GPU image has no PyAV): FRVSR trains there on photos with synthetic motion.
 
     python tools/device/pack.py --data-root data --out .devdata
@@ -63,8 +64,9 @@ def main() -> None:
     for path in sorted((src / "speech" / "fsdd" / "recordings").glob("*.wav")):
         if int(path.stem.split("_")[2]) < args.per_digit:
             to_flac(path, out / "speech" / "fsdd" / "recordings" / (path.stem + ".flac"))
-    for path in sorted((src / "speech" / "speechbrain_separation").glob("*.wav")):
-        to_flac(path, out / "speech" / "speechbrain_separation" / (path.stem + ".flac"))
+    for folder in ("speechbrain_separation", "ami_seriously/sources"):
+        for path in sorted((src / "speech" / folder).glob("*.wav")):
+            to_flac(path, out / "speech" / folder / (path.stem + ".flac"))
     sizes = {p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 1e6 for p in out.iterdir()}
     print({k: round(v, 1) for k, v in sizes.items()}, f"total {sum(sizes.values()):.1f} MB")
 
