@@ -43,7 +43,7 @@ def make_digit_samples(folder: Path, data_root: Path) -> None:
 def make_speech_sample(folder: Path, data_root: Path, seconds: float = 5.0, rate: int = 8000) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     synthetic = [u for u in list_utterances(data_root, "val") if not u.speaker.startswith("fsdd:")]  # ours to ship
-    bank = SpeakerBank(synthetic, rate)
+    bank = SpeakerBank.from_files(synthetic, rate)
     mixture, sources = bank.mix(np.random.default_rng(3), 2, int(seconds * rate), speed=False)
     for name, audio in (("source1", sources[0]), ("source2", sources[1]), ("mixture", mixture)):
         sf.write(folder / f"{name}.wav", audio.numpy(), rate, subtype="PCM_16")
