@@ -36,7 +36,7 @@ PEAK = 0.999  # outputs louder than this after loudness matching are scaled down
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsuite separate-speech", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="sound files (mono or multichannel, any rate)")
-    parser.add_argument("--out-dir", type=Path, default=Path("."), help="folder for the separated files (default: .)")
+    parser.add_argument("--out-dir", type=Path, default=Path("."), help="folder for the separated files, created if missing (default: .)")
     parser.add_argument("--speakers", type=int, default=2, help="speakers in the recording (the weights' count)")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped weights name or path")
     parser.add_argument("--chunk", type=float, default=8.0, help="seconds per chunk for long files")
@@ -81,10 +81,12 @@ def write_sources(sources: torch.Tensor, paths: list[Path], rate: int, subtype: 
 def main(args: argparse.Namespace) -> int:
     if args.speakers < 1 or not 0 < args.overlap < args.chunk:
         raise UserError("need --speakers >= 1 and 0 < --overlap < --chunk")
-    if not args.out_dir.is_dir():
-        raise UserError(f"{args.out_dir}: output folder does not exist")
+    if args.out_dir.exists() and not args.out_dir.is_dir():
+        raise UserError(f"{args.out_dir}: not a folder")
     for path in args.inputs:  # refuse before any work
         require_file(path)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for path in args.inputs:
         for out in output_paths(path, args.out_dir, args.speakers):
             check_output(out, args.force)
     try:

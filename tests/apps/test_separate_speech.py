@@ -66,6 +66,18 @@ def test_bad_input_is_one_line_with_exit_code_2(weights, tmp_path, make, message
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+def test_a_missing_output_folder_is_created_but_not_for_missing_input(weights, tmp_path):
+    path = tmp_path / "in.wav"
+    sf.write(path, speech_like(1.0, 8000), 8000)
+    assert rsuite(str(tmp_path / "missing.wav"), "--out-dir", str(tmp_path / "a"), "--weights", weights).returncode == 2
+    assert not (tmp_path / "a").exists()
+    result = rsuite(str(path), "--out-dir", str(tmp_path / "b" / "c"), "--weights", weights, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "b" / "c").iterdir()) == ["in_s1.wav", "in_s2.wav"]
+    result = rsuite(str(path), "--out-dir", str(path), "--weights", weights)
+    assert result.returncode == 2 and "not a folder" in result.stderr
+
+
 def test_speaker_count_must_match_the_weights(weights, tmp_path):
     path = tmp_path / "in.wav"
     sf.write(path, speech_like(1.0, 8000), 8000)
