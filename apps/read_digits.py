@@ -3,6 +3,8 @@
 PATH is an image (PNG, JPEG, BMP, TIFF; gray, RGB or RGBA; any size) or a folder of them (recursive,
 natural order). Prints one line per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with
 ``--json``. Confidence is the model's probability of the string: below ~0.5, check the reading.
+Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
+reads images as they are).
 Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
 """
 
@@ -34,6 +36,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-len", type=int, default=0, help="shortest string to accept")
     parser.add_argument("--max-len", type=int, default=None, help="longest string to accept")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-crop", dest="crop", action="store_false",
+                        help="read each image as it is, not cut to its ink first")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped weights name or path")
     add_common_args(parser, force=False)
     return parser
@@ -82,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
     with tqdm(total=len(images), unit="img", disable=args.quiet, file=sys.stderr) as bar:
         readings = read_digits(
             images, model, beam=args.beam, batch_size=args.batch_size, min_len=args.min_len,
-            max_len=args.max_len, on_batch=bar.update,
+            max_len=args.max_len, on_batch=bar.update, crop=args.crop,
         )
     for path, reading in zip(readable, readings):
         if args.json:

@@ -12,6 +12,7 @@ import torch
 from recurrent.registry import load_model
 from vision.digits.data import collate, load_image_gray, normalize_image
 from vision.digits.decode import beam_decode, greedy_decode, string_probability
+from vision.digits.ink import crop_to_ink
 from vision.digits.model import CRNN
 
 DEFAULT_WEIGHTS = "crnn-digits"
@@ -54,15 +55,20 @@ def read_digits(
     min_len: int = 0,
     max_len: int | None = None,
     on_batch: Callable[[int], None] | None = None,
+    crop: bool = True,
 ) -> list[Reading]:
     """Read the digit string in each image (paths or grayscale arrays).
 
-    Images are batched by similar width to limit padding; results come back in the input order.
-    ``on_batch(n)`` is called after each batch of n images (for progress bars). Unreadable files raise.
+    With ``crop`` each image is first cut to its ink (:func:`~vision.digits.ink.crop_to_ink`), so that a
+    loose crop reads as well as a tight one. Images are batched by similar width to limit padding; results
+    come back in the input order. ``on_batch(n)`` is called after each batch of n images (for progress
+    bars). Unreadable files raise.
     """
     if isinstance(model, str):
         model = load_model(model, device=device)
     arrays = [load_image_gray(x) if isinstance(x, (str, Path)) else np.asarray(x) for x in images]
+    if crop:
+        arrays = [crop_to_ink(array) for array in arrays]
     order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1] / arrays[i].shape[0])
     results: dict[int, tuple[str, float]] = {}
     for start in range(0, len(order), batch_size):

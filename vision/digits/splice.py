@@ -14,7 +14,6 @@ Images follow :mod:`vision.digits.data`: float32 (H, W) in [0, 1], ink bright.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 
 import cv2
 import numpy as np
@@ -23,49 +22,11 @@ import torchaudio.functional as AF
 
 from vision.digits.data import MAX_DIGITS, augment_scan, collate, normalize_image
 from vision.digits.decode import text_to_labels
+from vision.digits.ink import HALO, InkComponents
 from vision.digits.model import BLANK, CRNN
 from vision.digits.reader import read_batch
 
 _NEIGHBOURS = np.ones((3, 3), np.uint8)
-_HALO = np.ones((5, 5), np.uint8)  # a stroke's anti-aliased edge, erased with it
-
-
-class InkComponents:
-    """The 8-connected components of an image's ink (Otsu threshold): ``labels`` (H, W) int32 (0 is
-    paper) and, per label, its column range ``left``/``right`` and row range ``top``/``bottom`` (ends
-    exclusive), ``area`` in pixels, centroid column ``centre_x`` and whether it is ``tall`` (at least a
-    third of the image height, as a digit is); index 0 is the paper. ``paper``: the image without ink."""
-
-    def __init__(self, image: np.ndarray):
-        _, ink = cv2.threshold(np.round(image * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        _, self.labels, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
-        self.left, self.top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        self.area = stats[:, cv2.CC_STAT_AREA]
-        self.right, self.bottom = self.left + stats[:, cv2.CC_STAT_WIDTH], self.top + stats[:, cv2.CC_STAT_HEIGHT]
-        self.centre_x = centroids[:, 0]
-        self.centre_x[0] = np.nan  # the paper belongs to no digit
-        self.tall = self.bottom - self.top >= image.shape[0] / 3
-        self.tall[0] = False
-        self._image = image
-
-    @cached_property
-    def paper(self) -> np.ndarray:
-        """The paper's local tone (H, W) float32: the image with its ink (and the pixels around it) set to
-        the median paper, median-filtered."""
-        strokes = cv2.dilate((self.labels > 0).astype(np.uint8), _HALO).astype(bool)
-        if strokes.all():
-            return np.zeros_like(self._image, dtype=np.float32)
-        flat = np.where(strokes, np.median(self._image[~strokes]), self._image).astype(np.float32)
-        return cv2.medianBlur(flat, 5)
-
-    def owner(self, column: int) -> int:
-        """The label with the most ink in ``column`` (0 where it has none)."""
-        counts = np.bincount(self.labels[:, column], minlength=2)
-        return int(counts[1:].argmax() + 1) if counts[1:].any() else 0
-
-    def between(self, start: float, stop: float) -> np.ndarray:
-        """Labels of the components whose centroid column lies in [start, stop)."""
-        return np.flatnonzero((self.centre_x >= start) & (self.centre_x < stop))
 
 
 def digit_cuts(image: np.ndarray, log_probs: torch.Tensor, text: str) -> list[int | None]:
@@ -153,7 +114,7 @@ def cut_piece(
     x0 = 0 if first == 0 or digits.size == 0 else int(ink.left[digits].min())
     x1 = image.shape[1] if last == len(bounds) - 1 or digits.size == 0 else int(ink.right[digits].max())
     own = np.isin(ink.labels, labels)
-    foreign = cv2.dilate(((ink.labels > 0) & ~own).astype(np.uint8), _HALO).astype(bool) & ~own
+    foreign = cv2.dilate(((ink.labels > 0) & ~own).astype(np.uint8), HALO).astype(bool) & ~own
     piece = np.where(foreign, ink.paper, image).astype(np.float32)
     return piece[:, x0:x1], own[:, x0:x1]
 
