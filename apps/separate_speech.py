@@ -85,16 +85,19 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out_dir}: not a folder")
     for path in args.inputs:  # refuse before any work
         require_file(path)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    for path in args.inputs:
-        for out in output_paths(path, args.out_dir, args.speakers):
-            check_output(out, args.force)
+        if args.out_dir.is_dir():
+            for out in output_paths(path, args.out_dir, args.speakers):
+                check_output(out, args.force)
     try:
         model = load_model(args.weights, device=pick_device(args.device))
     except WeightsError as error:
         raise UserError(str(error)) from None
     if model.config.num_speakers != args.speakers:
         raise UserError(f"--weights {args.weights} separates {model.config.num_speakers} speakers, not {args.speakers}")
+    try:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{args.out_dir}: cannot create the output folder ({error.strerror})") from None
     for path in args.inputs:
         audio, rate, subtype = read_audio(path)
         seconds = audio.shape[-1] / rate

@@ -70,7 +70,10 @@ def test_a_missing_output_folder_is_created_but_not_for_missing_input(weights, t
     path = tmp_path / "in.wav"
     sf.write(path, speech_like(1.0, 8000), 8000)
     assert rsuite(str(tmp_path / "missing.wav"), "--out-dir", str(tmp_path / "a"), "--weights", weights).returncode == 2
+    assert rsuite(str(path), "--out-dir", str(tmp_path / "a"), "--weights", str(tmp_path / "absent")).returncode == 2
     assert not (tmp_path / "a").exists()
+    result = rsuite(str(path), "--out-dir", str(path / "sub"), "--weights", weights)  # under a file
+    assert result.returncode == 2 and "cannot create" in result.stderr and "Traceback" not in result.stderr
     result = rsuite(str(path), "--out-dir", str(tmp_path / "b" / "c"), "--weights", weights, "--quiet")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "b" / "c").iterdir()) == ["in_s1.wav", "in_s2.wav"]

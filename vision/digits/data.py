@@ -92,6 +92,25 @@ def load_image_gray(path: str | Path) -> np.ndarray:
         return np.asarray(image.convert("L"))
 
 
+def gray_array(image: np.ndarray) -> np.ndarray:
+    """An image array as grayscale (H, W) of its dtype: (H, W) as it is; (H, W, 3) RGB or BGR and (H, W, 4)
+    with alpha (composited on white) by luma weights; (H, W, 1) squeezed. Other shapes raise ValueError."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return image
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected a gray (H, W) or colour (H, W, 3|4) image, got shape {image.shape}")
+    if image.shape[2] == 1:
+        return image[..., 0]
+    white = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
+    colour = image[..., :3].astype(np.float64)
+    if image.shape[2] == 4:
+        alpha = image[..., 3:].astype(np.float64) / white
+        colour = colour * alpha + white * (1 - alpha)
+    gray = colour @ np.array([0.299, 0.587, 0.114])
+    return (np.round(gray) if np.issubdtype(image.dtype, np.integer) else gray).astype(image.dtype)
+
+
 # ---------------------------------------------------------------------------------------------- glyphs
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from recurrent.registry import load_model
-from vision.digits.data import collate, load_image_gray, normalize_image
+from vision.digits.data import collate, gray_array, load_image_gray, normalize_image
 from vision.digits.decode import beam_decode, greedy_decode, string_probability
 from vision.digits.ink import crop_to_ink
 from vision.digits.model import CRNN
@@ -57,7 +57,7 @@ def read_digits(
     on_batch: Callable[[int], None] | None = None,
     crop: bool = True,
 ) -> list[Reading]:
-    """Read the digit string in each image (paths or grayscale arrays).
+    """Read the digit string in each image (paths, or arrays: gray (H, W), colour (H, W, 3) or with alpha).
 
     With ``crop`` each image is first cut to its ink (:func:`~vision.digits.ink.crop_to_ink`), so that a
     loose crop reads as well as a tight one. Images are batched by similar width to limit padding; results
@@ -66,7 +66,7 @@ def read_digits(
     """
     if isinstance(model, str):
         model = load_model(model, device=device)
-    arrays = [load_image_gray(x) if isinstance(x, (str, Path)) else np.asarray(x) for x in images]
+    arrays = [load_image_gray(x) if isinstance(x, (str, Path)) else gray_array(x) for x in images]
     if crop:
         arrays = [crop_to_ink(array) for array in arrays]
     order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1] / arrays[i].shape[0])

@@ -63,21 +63,28 @@ def _speaker_of(source):
     return int(round((np.argmax(spectrum) * RATE / len(source) - 300) / 100))
 
 
-def test_a_mixture_sums_distinct_speakers_at_their_drawn_levels():
+def test_a_mixture_sums_distinct_speakers_at_levels_drawn_as_sepformer_does():
     bank, length = _bank(), RATE
-    for seed in range(20):
+    levels = []
+    for seed in range(200):
         mixture, sources = bank.mix(np.random.default_rng(seed), 3, length)
         assert mixture.shape == (length,) and sources.shape == (3, length) and mixture.dtype == torch.float32
         torch.testing.assert_close(mixture, sources.sum(0))
         assert len({_speaker_of(s) for s in sources}) == 3
-        peak = float(mixture.abs().max())
-        assert peak <= data.MAX_PEAK + 1e-6
-        levels = 10 * torch.log10(sources.square().mean(1))
-        mean, std, low, high = data.LEVEL_DBFS
-        if peak < data.MAX_PEAK - 1e-6:  # not scaled down: every source at its own draw, within the clip range
-            assert bool(((levels > low - 0.01) & (levels < high + 0.01)).all())
-        else:  # scaled down together: the drawn level differences are kept
-            assert float(levels.max()) <= high
+        assert float(mixture.abs().max()) < data.MAX_PEAK  # quiet tones: never scaled down here
+        levels += (10 * torch.log10(sources.square().mean(1))).tolist()
+    mean, std, low, high = data.LEVEL_DBFS
+    assert abs(np.mean(levels) - mean) < 0.5 and abs(np.std(levels) - std) < 0.4
+    assert low <= min(levels) and max(levels) <= high
+
+
+def test_a_mixture_over_the_peak_is_scaled_down_with_its_sources(monkeypatch):
+    monkeypatch.setattr(data, "LEVEL_DBFS", (-3.0, 0.0, -45.0, 0.0))  # every source at -3 dBFS RMS
+    mixture, sources = _bank().mix(np.random.default_rng(0), 3, RATE)
+    assert abs(float(mixture.abs().max()) - data.MAX_PEAK) < 1e-5
+    torch.testing.assert_close(mixture, sources.sum(0))
+    levels = 10 * torch.log10(sources.square().mean(1))
+    assert float(levels.max() - levels.min()) < 0.01 and float(levels.max()) < -3.0  # equal, and lowered
 
 
 def test_fixed_mixtures_are_reproducible_and_differ_between_items():
@@ -113,31 +120,36 @@ def test_heldout_real_mixtures_pair_every_speaker_at_the_set_ratios(tmp_path):
         assert abs(float(ratio_db) - (0.0, 6.0)[k % 2]) < 0.01, name
 
 
-def _write_ami(root, turns, seconds=12):
-    """Four headsets with cross-talk 20 dB down; speaker k talks (noise) in ``turns[k]``; returns the headsets."""
+def _write_ami(root, turns, seconds=24):
+    """Four peak-normalised headsets with cross-talk 20 dB down over a faint noise floor; speaker k talks
+    (noise) in ``turns[k]``; returns the headsets before normalisation."""
     rng = np.random.default_rng(0)
     voices = np.zeros((4, seconds * RATE))
     for k, spans in turns.items():
         for start, stop in spans:
             voices[k, int(start * RATE) : int(stop * RATE)] = rng.normal(0, 0.1, int(stop * RATE) - int(start * RATE))
-    headsets = voices + 0.1 * (voices.sum(0) - voices)
+    headsets = voices + 0.1 * (voices.sum(0) - voices) + rng.normal(0, 1e-4, voices.shape)
+    headsets[1, 20 * RATE] = 20 * np.abs(headsets[1]).max()  # a click 26 dB over headset 1's speech
     folder = root / data.AMI_FOLDER
     for k, track in enumerate(headsets):
         _write(folder / "sources" / f"source{k}.wav", track / np.abs(track).max())  # peak-normalised
     return headsets
 
 
-AMI_TURNS = {0: [(0.5, 3.0), (6.0, 8.0)], 1: [(3.5, 5.5)], 2: [(9.0, 11.5)], 3: [(5.6, 5.9), (8.2, 8.4)]}
+# speaker 3 talks alone for 0.5 s, then over speaker 2 (14-16 s): no stretch of its own
+AMI_TURNS = {0: [(0.5, 3.0), (6.0, 8.0)], 1: [(3.5, 5.5)], 2: [(9.0, 11.5), (12.5, 16.0)],
+             3: [(5.6, 5.9), (8.2, 8.4), (14.0, 16.0)]}
 
 
 def test_ami_utterances_are_the_stretches_where_one_headset_dominates(tmp_path):
-    """Speaker 3 talks 0.5 s only (as one AMI speaker does), so its track's loudest frames are rare."""
+    """Speaker 3 talks alone for 0.5 s only (as one AMI speaker does); a click sets headset 1's peak, so
+    after peak normalisation its speech lies 26 dB under the others' (their levels must be its own)."""
     turns = AMI_TURNS
     headsets = _write_ami(tmp_path, turns)
     audio, speakers = data.ami_utterances(tmp_path, RATE)
-    assert speakers == ["ami-0", "ami-0", "ami-1", "ami-2"]  # speaker 3's turns are shorter than 1 s
+    assert speakers == ["ami-0", "ami-0", "ami-1", "ami-2", "ami-2"]
     lengths = [len(a) / RATE for a in audio]
-    for found, (start, stop) in zip(lengths, [*turns[0], *turns[1], *turns[2]]):
+    for found, (start, stop) in zip(lengths, [*turns[0], *turns[1], (9.0, 11.5), (12.5, 14.0)], strict=True):
         assert abs(found - (stop - start)) <= 0.2  # whole turns, to a frame at each end
     segment = headsets[1, int(3.4 * RATE) : int(5.6 * RATE)] / np.abs(headsets[1]).max()
     assert np.isin(audio[2], segment.astype(np.float32)).all()  # the headset's own samples

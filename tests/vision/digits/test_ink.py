@@ -50,11 +50,51 @@ def test_columns_are_right_for_images_narrower_than_half_their_height():
     assert crop.shape == (60, 6) and crop.max() == 0
 
 
-def test_loose_crops_read_like_tight_ones():
-    """The bundled samples read right as they are and with 40 % of their height of paper around them."""
+def test_a_dark_edge_in_a_photo_is_not_taken_for_ink():
+    image, (top, bottom, left, right) = _string_on_paper(size=(300, 800), box=(120, 160, 350, 500))
+    image[:, :60] = 10  # a table's edge beside the page
+    crop = crop_to_ink(image, margin=(0.0, 0.0))
+    assert abs(crop.shape[0] - (bottom - top)) <= 2 and abs(crop.shape[1] - (right - left)) <= 2
+
+
+def test_a_few_ink_pixels_on_a_large_page_are_found_and_located_at_full_resolution():
+    image, (top, bottom, left, right) = _string_on_paper(size=(1200, 3000), box=(500, 540, 1400, 1600))
+    assert (image < 100).mean() < 0.002
+    crop = crop_to_ink(image, margin=(0.0, 0.0))  # located on a 256-row copy, cut from the original
+    assert abs(crop.shape[0] - (bottom - top)) <= 6 and abs(crop.shape[1] - (right - left)) <= 6
+
+
+def _loose(gray, margin):
+    return np.pad(gray, round(margin * gray.shape[0]), constant_values=np.median(gray)).astype(gray.dtype)
+
+
+def _edged(gray):
+    gray = _loose(gray, 1.0)
+    gray[:, : gray.shape[1] // 12] = 20
+    return gray
+
+
+@pytest.mark.parametrize("loosen", [lambda g: g, lambda g: _loose(g, 0.4), lambda g: _loose(g, 3.0), _edged],
+                         ids=["as-is", "margins-0.4", "margins-3", "dark-edge"])
+def test_loose_crops_read_like_tight_ones(loosen):
+    """The bundled samples read right as they are, with paper around them, and beside a dark edge."""
     files = sorted(SAMPLES.glob("*.png"))
-    images = [load_image_gray(path) for path in files]
-    loose = [np.pad(g, int(0.4 * g.shape[0]), constant_values=np.median(g)).astype(g.dtype) for g in images]
     truths = [path.stem.split("_")[1] for path in files]
-    assert [r.text for r in read_digits(images)] == truths
-    assert [r.text for r in read_digits(loose)] == truths
+    assert [r.text for r in read_digits([loosen(load_image_gray(path)) for path in files])] == truths
+
+
+def test_colour_arrays_read_as_their_files_do(tmp_path):
+    """An RGB or RGBA array gives the gray image ``load_image_gray`` gives for the same pixels saved."""
+    from PIL import Image
+
+    from vision.digits.data import gray_array
+
+    rng = np.random.default_rng(0)
+    for mode, channels in (("RGB", 3), ("RGBA", 4)):
+        pixels = rng.integers(0, 256, (20, 30, channels), dtype=np.uint8)
+        Image.fromarray(pixels, mode).save(tmp_path / f"{mode}.png")
+        from_file = load_image_gray(tmp_path / f"{mode}.png").astype(int)
+        assert np.abs(gray_array(pixels).astype(int) - from_file).max() <= 1
+    assert gray_array(pixels[..., :1]).shape == (20, 30)
+    with pytest.raises(ValueError, match="image"):
+        gray_array(np.zeros((4, 5, 2)))
