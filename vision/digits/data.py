@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from recurrent.streams import pass_rng
+from vision.digits.ink import crop_to_ink
 
 MAX_DIGITS = 12
 VAL_FOLD = 0
@@ -458,10 +459,15 @@ def load_orand(data_root: str | Path, folds: set[int]) -> list[tuple[Path, str]]
 
 
 class LabelledImages(Dataset):
-    """Real labelled images ``[(path, text)]``; with ``augment`` each read is jittered (:func:`augment_scan`)."""
+    """Real labelled images ``[(path, text)]``; with ``augment`` each read is jittered (:func:`augment_scan`);
+    with ``crop`` each image is cut to its ink first, as the reader does (:func:`vision.digits.ink.crop_to_ink`)."""
 
-    def __init__(self, items: list[tuple[Path, str]], height: int, augment: bool = False, seed: int = 0):
+    def __init__(
+        self, items: list[tuple[Path, str]], height: int, augment: bool = False, seed: int = 0, crop: bool = False
+    ):
         self.images = [load_image_gray(path) for path, _ in items]
+        if crop:
+            self.images = [crop_to_ink(image) for image in self.images]
         self.texts = [text for _, text in items]
         self.height = height
         self.augment = augment

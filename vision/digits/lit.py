@@ -171,7 +171,8 @@ class DigitsData(L.LightningDataModule):
         )
         self.val_sets, self.val_names = [], []
         if has_orand:
-            self.val_sets.append(data.LabelledImages(data.load_orand(self.root, {data.VAL_FOLD}), h.height))
+            val_items = data.load_orand(self.root, {data.VAL_FOLD})
+            self.val_sets.append(data.LabelledImages(val_items, h.height, crop=True))  # read as the app reads
             self.val_names.append("orand")
         self.val_sets.append(
             data.SyntheticDigits(data.load_glyphs(self.root, "test"), fonts, h.height, seed=1234, length=h.val_synthetic)

@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 
+from vision.digits import data
 from vision.digits.lit import DigitsData, _Mixture
 
 
@@ -37,18 +38,23 @@ def test_splice_fraction_of_the_real_items_are_spliced(tmp_path):
     assert 150 < sum(text == "2" for _, text in mixed) < 250
 
 
-def test_real_cheques_are_spliced_at_the_boundaries_the_shipped_reader_finds(tmp_path):
-    folder = tmp_path / "digits" / "orand_car_a_train"
+def _fake_orand(root, texts=("407", "2190", "35", "86", "7023", "519", "64", "8800"), margin=12):
+    """Printed stand-ins for ORAND scans under ``root``, with ``margin`` px of paper at the sides."""
+    folder = root / "digits" / "orand_car_a_train"
     folder.mkdir(parents=True)
     lines = []
-    for number, text in enumerate(["407", "2190", "35", "86", "7023", "519", "64", "8800"]):
-        image = np.full((48, 30 + 34 * len(text)), 235, np.uint8)
+    for number, text in enumerate(texts):
+        image = np.full((48, 2 * margin + 6 + 34 * len(text)), 235, np.uint8)
         for i, digit in enumerate(text):
-            cv2.putText(image, digit, (12 + 34 * i, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 25, 3)
+            cv2.putText(image, digit, (margin + 34 * i, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 25, 3)
         name = f"a_car_{number:06d}_png.rf.x.jpg"
         cv2.imwrite(str(folder / name), image)
         lines.append(f"{name}\t{text}")
     (folder / "labels.tsv").write_text("\n".join(lines) + "\n")
+
+
+def test_real_cheques_are_spliced_at_the_boundaries_the_shipped_reader_finds(tmp_path):
+    _fake_orand(tmp_path)
     module = DigitsData(data_root=str(tmp_path), samples_per_epoch=8, num_workers=0, val_synthetic=4, splice_fraction=1.0)
     module.setup("fit")
     spliced = module.train_set.spliced
@@ -56,3 +62,19 @@ def test_real_cheques_are_spliced_at_the_boundaries_the_shipped_reader_finds(tmp
     assert sum(c is not None for bounds in spliced.bounds for c in bounds[1:-1]) > 0
     image, text = spliced.sample(np.random.default_rng(0))
     assert image.shape[0] == 32 and text.isdigit()
+
+
+def test_the_orand_fold_is_validated_as_the_app_reads_it(tmp_path):
+    """Validation images are cut to their ink (``read_digits`` crops), training scans are not."""
+    from vision.digits.ink import crop_to_ink
+
+    _fake_orand(tmp_path, texts=[str(1000 + 7 * k) for k in range(20)], margin=40)
+    module = DigitsData(data_root=str(tmp_path), samples_per_epoch=8, num_workers=0, val_synthetic=4)
+    module.setup("fit")
+    val = module.val_sets[module.val_names.index("orand")]
+    assert len(val) > 0
+    for image, (path, _) in zip(val.images, data.load_orand(tmp_path, {data.VAL_FOLD}), strict=True):
+        original = data.load_image_gray(path)
+        np.testing.assert_array_equal(image, crop_to_ink(original))
+        assert image.shape[1] < original.shape[1] - 40
+    assert all(image.shape[1] == 2 * 40 + 6 + 34 * 4 for image in module.train_set.real.images)
