@@ -56,9 +56,9 @@ def test_sets(data_root: Path, n: int) -> dict[str, tuple[list[np.ndarray], list
     return sets
 
 
-def run_ours(model, images: list[np.ndarray], beam: int) -> tuple[list[str], list[float], float]:
+def run_ours(model, images: list[np.ndarray], beam: int, crop: bool = True) -> tuple[list[str], list[float], float]:
     start = time.perf_counter()
-    readings = read_digits(images, model, beam=beam, batch_size=32)
+    readings = read_digits(images, model, beam=beam, batch_size=32, crop=crop)
     rate = len(images) / (time.perf_counter() - start)
     return [r.text for r in readings], [r.confidence for r in readings], rate
 
@@ -118,6 +118,7 @@ def main() -> int:
     parser.add_argument("--weights", default="crnn-digits")
     parser.add_argument("--n", type=int, default=500, help="images per synthetic set")
     parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--no-crop", dest="crop", action="store_false", help="read images uncut (read-digits --no-crop)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
@@ -129,7 +130,7 @@ def main() -> int:
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     sets = test_sets(args.data_root, args.n)
     for name, (images, truths) in sets.items():
-        ours, confidences, ours_rate = run_ours(model, images, args.beam)
+        ours, confidences, ours_rate = run_ours(model, images, args.beam, args.crop)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
         row["ours_calibration"] = calibration(ours, truths, confidences)
         tesseract = run_tesseract(images)
