@@ -1,12 +1,14 @@
 """Pack a subset of ``data/`` small enough to travel to a lent GPU machine (64 MiB with the repo).
 
-Writes ``.devdata/`` (git-ignored through ``.git/info/exclude``): digits (all), photos (all), fonts up to
-``--font-mb``, the held-out-split-preserving subset of speech as FLAC (``--per-voice`` TTS utterances per
-voice, ``--per-digit`` fsdd recordings per digit and speaker), the speechbrain mixtures and the AMI meeting
-excerpt's headset tracks (validation).
+Writes ``.devdata/`` (git-ignored through ``.git/info/exclude``): digits (all), photos (all, longest side
+``--photo-side``), fonts up to ``--font-mb``, the held-out-split-preserving subset of speech as FLAC
+(``--per-voice`` TTS utterances per voice, ``--per-digit`` fsdd recordings per digit and speaker), the
+speechbrain mixtures and the AMI meeting excerpt's headset tracks (validation).
 Videos stay behind (the GPU image has no PyAV): FRVSR trains there on photos with synthetic motion.
 
     python tools/device/pack.py --data-root data --out .devdata
+
+With the tracked files and the wheels it must fit in the 64 MiB that travel; it says whether it does.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
 import soundfile as sf
+from PIL import Image
+
+DEVICE_LIMIT_MB = 64 * 1.048576  # the working tree that travels to the device: 64 MiB
+WHEELS_MB = 4  # the wheels of tools/device/README.md
 
 
 def to_flac(src: Path, dst: Path) -> None:
@@ -31,14 +38,22 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     parser.add_argument("--out", type=Path, default=Path(".devdata"))
     parser.add_argument("--font-mb", type=float, default=5.0)
-    parser.add_argument("--per-voice", type=int, default=12)
-    parser.add_argument("--per-digit", type=int, default=15)
+    parser.add_argument("--per-voice", type=int, default=6)
+    parser.add_argument("--per-digit", type=int, default=10)
+    parser.add_argument("--photo-side", type=int, default=1280, help="longest side of the photos, pixels")
     args = parser.parse_args()
     src, out = args.data_root, args.out
     if out.exists():
         shutil.rmtree(out)
-    for sub in ("digits", "photos"):
-        shutil.copytree(src / sub, out / sub)
+    shutil.copytree(src / "digits", out / "digits")
+    (out / "photos").mkdir(parents=True)
+    for path in sorted((src / "photos").iterdir()):
+        if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            with Image.open(path) as image:
+                image.thumbnail((args.photo_side, args.photo_side))
+                image.save(out / "photos" / path.name, quality=90)
+        else:
+            shutil.copy(path, out / "photos" / path.name)
     budget = args.font_mb * 1e6
     fonts = sorted((p for p in (src / "fonts").glob("*/*") if p.suffix.lower() in (".ttf", ".otf")),
                    key=lambda p: (p.parent.name != "handwriting", p.stat().st_size))
@@ -69,6 +84,12 @@ def main() -> None:
             to_flac(path, out / "speech" / folder / (path.stem + ".flac"))
     sizes = {p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 1e6 for p in out.iterdir()}
     print({k: round(v, 1) for k, v in sizes.items()}, f"total {sum(sizes.values()):.1f} MB")
+    tracked = subprocess.run(["git", "ls-files", "-z"], capture_output=True, check=True).stdout.split(b"\0")
+    tree = sum(Path(f.decode()).stat().st_size for f in tracked if f and Path(f.decode()).is_file()) / 1e6
+    room = DEVICE_LIMIT_MB - WHEELS_MB - tree
+    print(f"tracked files {tree:.1f} MB; room for the pack beside ~{WHEELS_MB} MB of wheels: {room:.1f} MB")
+    if sum(sizes.values()) > room:
+        print("! too large to travel: lower --per-voice, --per-digit, --photo-side or --font-mb")
 
 
 if __name__ == "__main__":
