@@ -1,6 +1,6 @@
 """Pack a subset of ``data/`` small enough to travel to a lent GPU machine (64 MiB with the repo).
 
-Writes ``.devdata/`` (git-ignored through ``.git/info/exclude``): digits (all), photos (all, longest side
+Writes ``.devdata/`` (git-ignored): digits (all), photos (all, longest side
 ``--photo-side``), fonts up to ``--font-mb``, the held-out-split-preserving subset of speech as FLAC
 (``--per-voice`` TTS utterances per voice, ``--per-digit`` fsdd recordings per digit and speaker), the
 speechbrain mixtures and the AMI meeting excerpt's headset tracks (validation).
