@@ -57,6 +57,21 @@ def test_a_dark_edge_in_a_photo_is_not_taken_for_ink():
     assert abs(crop.shape[0] - (bottom - top)) <= 2 and abs(crop.shape[1] - (right - left)) <= 2
 
 
+def test_a_lighter_strip_along_the_border_is_paper_not_a_reason_to_call_all_the_rest_ink():
+    """Grey paper with a lighter strip along two borders, as some ORAND-CAR scans have: one threshold for
+    the whole image splits strip from paper, and the digits drown in the "ink"."""
+    image = np.full((80, 160), 255, np.uint8)
+    cv2.putText(image, "20151", (14, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 0, 3)
+    rows, cols = np.nonzero(image == 0)
+    tone = np.full(image.shape, 152.0)
+    tone[:20], tone[:, :10] = 210, 210
+    tone[image == 0] = 85
+    noisy = tone + np.random.default_rng(0).normal(0, 6, tone.shape)
+    crop = crop_to_ink(np.clip(noisy, 0, 255).astype(np.uint8), margin=(0.0, 0.0))
+    assert abs(crop.shape[0] - (rows.max() + 1 - rows.min())) <= 2
+    assert abs(crop.shape[1] - (cols.max() + 1 - cols.min())) <= 2
+
+
 def test_a_few_ink_pixels_on_a_large_page_are_found_and_located_at_full_resolution():
     image, (top, bottom, left, right) = _string_on_paper(size=(1200, 3000), box=(500, 540, 1400, 1600))
     assert (image < 100).mean() < 0.002
