@@ -37,6 +37,7 @@ NUM_FOLDS = 5
 SEPARATORS = [".", ",", "-", ".-", "=", "/", "$"]
 SEPARATOR_CHARS = ".,-=/$#"
 MAX_OVERLAP = 0.4  # of the narrower of two neighbouring handwritten pieces
+RECROP_MARGINS = ((0.0, 0.3), (0.0, 0.25))  # ranges of the rows' and the columns' margins of :func:`recrop`
 
 
 def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.ndarray:
@@ -377,11 +378,19 @@ def degrade(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
     return image
 
 
+def recrop(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """``image`` cut to its ink as the reader cuts it (:func:`~vision.digits.ink.crop_to_ink`), with margins
+    drawn from ``RECROP_MARGINS`` around the reader's: the reader learns the crops it is given, and is not
+    thrown by a pixel more or less of them."""
+    return crop_to_ink(image, margin=(rng.uniform(*RECROP_MARGINS[0]), rng.uniform(*RECROP_MARGINS[1])))
+
+
 @dataclass
 class SyntheticConfig:
     handwritten_fraction: float = 0.6  # the rest are printed strings
     writer_fraction: float = 0.5  # of the handwritten strings, those composed from ``writer_glyphs``
     max_digits: int = MAX_DIGITS
+    recrop_fraction: float = 0.0  # strings cut to their ink by :func:`recrop`
 
 
 class SyntheticDigits(IterableDataset):
@@ -425,6 +434,8 @@ class SyntheticDigits(IterableDataset):
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         image, text = self.render(rng)
+        if self.config.recrop_fraction and rng.random() < self.config.recrop_fraction:
+            image = recrop(rng, image)
         return normalize_image(image, self.height), text
 
     def __iter__(self):
@@ -459,11 +470,13 @@ def load_orand(data_root: str | Path, folds: set[int]) -> list[tuple[Path, str]]
 
 
 class LabelledImages(Dataset):
-    """Real labelled images ``[(path, text)]``; with ``augment`` each read is jittered (:func:`augment_scan`);
-    with ``crop`` each image is cut to its ink first, as the reader does (:func:`vision.digits.ink.crop_to_ink`)."""
+    """Real labelled images ``[(path, text)]``; with ``augment`` each read is jittered (:func:`augment_scan`),
+    and ``recrop_fraction`` of the reads are then cut to their ink (:func:`recrop`); with ``crop`` each
+    image is cut to its ink first, as the reader does (:func:`vision.digits.ink.crop_to_ink`)."""
 
     def __init__(
-        self, items: list[tuple[Path, str]], height: int, augment: bool = False, seed: int = 0, crop: bool = False
+        self, items: list[tuple[Path, str]], height: int, augment: bool = False, seed: int = 0, crop: bool = False,
+        recrop_fraction: float = 0.0,
     ):
         self.images = [load_image_gray(path) for path, _ in items]
         if crop:
@@ -471,6 +484,7 @@ class LabelledImages(Dataset):
         self.texts = [text for _, text in items]
         self.height = height
         self.augment = augment
+        self.recrop_fraction = recrop_fraction
         self.seed = seed
         self._rng: tuple[int, np.random.Generator] | None = None  # (pid, generator): one stream per worker
 
@@ -483,6 +497,8 @@ class LabelledImages(Dataset):
             if self._rng is None or self._rng[0] != os.getpid():
                 self._rng = (os.getpid(), pass_rng(self, self.seed))
             image = augment_scan(self._rng[1], image)
+            if self.recrop_fraction and self._rng[1].random() < self.recrop_fraction:
+                image = recrop(self._rng[1], image)
         return normalize_image(image, self.height), self.texts[index]
 
 

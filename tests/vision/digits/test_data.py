@@ -106,3 +106,32 @@ def test_high_bit_depth_scans_keep_their_contrast(tmp_path, suffix, dtype):
     gray = data.load_image_gray(path)
     assert gray.dtype == np.uint8 and gray.shape == scan.shape
     assert np.abs(gray.astype(np.float64) - (scan - scan.min()) / np.ptp(scan) * 255).max() <= 1
+
+
+def test_recrop_cuts_to_the_ink_with_margins_in_the_drawn_ranges():
+    loose = np.pad(_cheque("407193", gap=8, rule=False), 60, constant_values=230)  # paper far beyond the ink
+    ys, xs = np.nonzero(loose < 128)
+    ink_h, ink_w = ys.max() + 1 - ys.min(), xs.max() + 1 - xs.min()
+    (row_low, row_high), (col_low, col_high) = data.RECROP_MARGINS
+    shapes = {data.recrop(np.random.default_rng(seed), loose).shape for seed in range(20)}
+    assert len(shapes) > 10  # margins differ from draw to draw
+    for height, width in shapes:
+        assert ink_h * (1 + 2 * row_low) - 2 <= height <= ink_h * (1 + 2 * row_high) + 2
+        assert ink_w + 2 * col_low * ink_h - 2 <= width <= ink_w + 2 * col_high * ink_h + 2
+
+
+def test_recrop_fraction_of_training_reads_are_cut_to_their_ink(monkeypatch):
+    loose = np.pad(_cheque("407", gap=8, rule=False), 60, constant_values=230)
+    monkeypatch.setattr(data.SyntheticDigits, "render", lambda self, rng: (loose, "407"))
+    widths = {}
+    for fraction in (0.0, 0.5, 1.0):
+        synthetic = data.SyntheticDigits([], [], 32, data.SyntheticConfig(recrop_fraction=fraction))
+        rng = np.random.default_rng(0)
+        widths[fraction] = [synthetic.sample(rng)[0].shape[1] for _ in range(100)]
+    full = data.normalize_image(loose, 32).shape[1]
+    assert set(widths[0.0]) == {full}  # read as rendered
+    assert min(widths[1.0]) > 1.3 * full  # every read cut to the ink: wider at the same height
+    assert 0.3 < np.mean(np.array(widths[0.5]) == full) < 0.7
+    scans = data.LabelledImages([], 32, augment=True, recrop_fraction=1.0)
+    scans.images, scans.texts = [loose], ["407"]
+    assert scans[0][0].shape[1] > 1.3 * full
