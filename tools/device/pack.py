@@ -2,7 +2,7 @@
 
 Writes ``.devdata/`` (git-ignored): digits (all), photos (all, longest side
 ``--photo-side``), fonts up to ``--font-mb``, the held-out-split-preserving subset of speech as FLAC
-(``--per-voice`` TTS utterances per voice, ``--per-digit`` fsdd recordings per digit and speaker), the
+(``--per-voice`` utterances per voice of ``tts/`` and ``voices/``, ``--per-digit`` fsdd recordings per digit and speaker), the
 speechbrain mixtures and the AMI meeting excerpt's headset tracks (validation).
 Videos stay behind (the GPU image has no PyAV): FRVSR trains there on photos with synthetic motion.
 
@@ -23,6 +23,8 @@ from pathlib import Path
 import soundfile as sf
 from PIL import Image
 
+from audio.mossformer2.data import VOICE_FOLDERS
+
 DEVICE_LIMIT_MB = 64 * 1.048576  # the working tree that travels to the device: 64 MiB
 WHEELS_MB = 4  # the wheels of tools/device/README.md
 
@@ -33,12 +35,30 @@ def to_flac(src: Path, dst: Path) -> None:
     sf.write(str(dst), audio, rate, format="FLAC")
 
 
+def pack_voices(src: Path, out: Path, per_voice: int) -> None:
+    """The first ``per_voice`` utterances of each voice of ``src``/index.tsv, as FLAC, with their index."""
+    with (src / "index.tsv").open(newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    taken, kept = Counter(), []
+    for row in rows:
+        voice = (row["engine"], row["voice"])
+        if taken[voice] < per_voice:
+            taken[voice] += 1
+            flac = str(Path(row["file"]).with_suffix(".flac"))
+            to_flac(src / row["file"], out / flac)
+            kept.append({**row, "file": flac})
+    with (out / "index.tsv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+        writer.writeheader()
+        writer.writerows(kept)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     parser.add_argument("--out", type=Path, default=Path(".devdata"))
     parser.add_argument("--font-mb", type=float, default=5.0)
-    parser.add_argument("--per-voice", type=int, default=6)
+    parser.add_argument("--per-voice", type=int, default=5)
     parser.add_argument("--per-digit", type=int, default=10)
     parser.add_argument("--photo-side", type=int, default=1280, help="longest side of the photos, pixels")
     args = parser.parse_args()
@@ -62,20 +82,9 @@ def main() -> None:
             budget -= font.stat().st_size
             (out / "fonts" / font.parent.name).mkdir(parents=True, exist_ok=True)
             shutil.copy(font, out / "fonts" / font.parent.name / font.name)
-    with (src / "tts" / "index.tsv").open(newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    taken, kept = Counter(), []
-    for row in rows:
-        voice = (row["engine"], row["voice"])
-        if taken[voice] < args.per_voice:
-            taken[voice] += 1
-            flac = str(Path(row["file"]).with_suffix(".flac"))
-            to_flac(src / "tts" / row["file"], out / "tts" / flac)
-            kept.append({**row, "file": flac})
-    with (out / "tts" / "index.tsv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
-        writer.writeheader()
-        writer.writerows(kept)
+    for folder in VOICE_FOLDERS:
+        if (src / folder / "index.tsv").is_file():
+            pack_voices(src / folder, out / folder, args.per_voice)
     for path in sorted((src / "speech" / "fsdd" / "recordings").glob("*.wav")):
         if int(path.stem.split("_")[2]) < args.per_digit:
             to_flac(path, out / "speech" / "fsdd" / "recordings" / (path.stem + ".flac"))
