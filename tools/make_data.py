@@ -843,7 +843,7 @@ def build_voices(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
     else:
         res.missing.append("voices/klettres: Debian klettres-data not available")
     voices = [v for pkg, v in FESTIVAL_VOICES.items() if pkg in versions and "festival" in versions]
-    if missing := sorted(set(FESTIVAL_VOICES) - set(versions)):
+    if missing := sorted({"festival", *FESTIVAL_VOICES} - set(versions)):
         res.missing.append(f"voices/festival: not installed: {' '.join(missing)}")
     rng = random.Random(2)
     sentences = make_sentences(N_SENTENCES)
