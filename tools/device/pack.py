@@ -1,9 +1,9 @@
 """Pack a subset of ``data/`` small enough to travel to a lent GPU machine (64 MiB with the repo).
 
-Writes ``.devdata/`` (git-ignored): digits (all), photos (all, longest side
-``--photo-side``), fonts up to ``--font-mb``, the held-out-split-preserving subset of speech as FLAC
-(``--per-voice`` utterances per voice of ``tts/`` and ``voices/``, ``--per-digit`` fsdd recordings per digit and speaker), the
-speechbrain mixtures and the AMI meeting excerpt's headset tracks (validation).
+Writes ``.devdata/`` (git-ignored): digits (all), photos (all, longest side ``--photo-side``), fonts up
+to ``--font-mb``, the held-out-split-preserving subset of speech as FLAC (``--per-voice`` utterances per
+voice of ``tts/`` and ``voices/``, ``--per-digit`` fsdd recordings per digit and speaker), the speechbrain
+mixtures and the AMI meeting excerpt's headset tracks (validation).
 Videos stay behind (the GPU image has no PyAV): FRVSR trains there on photos with synthetic motion.
 
     python tools/device/pack.py --data-root data --out .devdata
