@@ -137,6 +137,7 @@ FESTIVAL_VOICES = {
 }
 FESTIVAL_UTTS_PER_VOICE = 40
 FESTIVAL_STRETCH = (0.85, 1.2)  # festival's Duration_Stretch (slower > 1)
+VoiceJob = tuple[str, str, list[str], str, str]  # engine, voice, engine arguments, text, destination path
 
 
 # --------------------------------------------------------------------------- helpers
@@ -737,7 +738,7 @@ def make_sentences(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def _tts_job(job: tuple[str, str, list[str], str, str]) -> str | None:
+def _tts_job(job: VoiceJob) -> str | None:
     """Synthesise one utterance (or take a recording) as 8 kHz mono 16-bit; return an error or None."""
     engine, voice, args, text, dst = job
     if engine == "klettres":  # a recording (args[0]), trimmed to its sound
@@ -770,7 +771,7 @@ def _to_8k(src: str, dst: str, trim: bool = False) -> str | None:
     return None if r.returncode == 0 else f"sox {src}: {r.stderr.strip()[-200:]}"
 
 
-def _synthesise(jobs: list[tuple[str, str, list[str], str, str]], out: Path, jobs_n: int) -> None:
+def _synthesise(jobs: list[VoiceJob], out: Path, jobs_n: int) -> None:
     """Run the jobs in `jobs_n` processes and write `out`/index.tsv (file, engine, voice, text)."""
     for dst in {Path(job[4]).parent for job in jobs}:
         dst.mkdir(parents=True, exist_ok=True)
@@ -792,7 +793,7 @@ def build_tts(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
         return res
     sentences = make_sentences(N_SENTENCES)
     rng = random.Random(1)
-    jobs: list[tuple[str, str, list[str], str, str]] = []
+    jobs: list[VoiceJob] = []
     if "flite" in versions:
         listed = run(["flite", "-lv"]).stdout.split(":", 1)[-1].split()
         voices = [v for v in listed if "time" not in v]  # awb_time only speaks clock times
@@ -834,7 +835,7 @@ def build_voices(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
     if "sox" not in versions:
         res.missing.append("voices: Debian sox not available (needed to resample)")
         return res
-    jobs: list[tuple[str, str, list[str], str, str]] = []
+    jobs: list[VoiceJob] = []
     if "klettres-data" in versions:
         for clip in sorted(KLETTRES_DIR.glob("*/*/*.ogg")):
             language = clip.parts[-3]
