@@ -4,7 +4,8 @@ PATH is an image (PNG, JPEG, BMP, TIFF; gray, RGB or RGBA; any size) or a folder
 natural order). Prints one line per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with
 ``--json``. Confidence is the model's probability of the string: below ~0.5, check the reading.
 Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
-reads images as they are).
+reads images as they are), with five different margins, and the string most probable across the five
+crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate).
 Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
 """
 
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, pick_device
 from apps.models import WeightsError, load_model
 from vision.digits.data import load_image_gray
-from vision.digits.reader import DEFAULT_WEIGHTS, read_digits
+from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, read_digits
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
@@ -37,7 +38,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-len", type=int, default=None, help="longest string to accept")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-crop", dest="crop", action="store_false",
-                        help="read each image as it is, not cut to its ink first")
+                        help="read each image as it is, not cut to its ink first (one view)")
+    parser.add_argument("--views", type=int, default=len(CROP_MARGINS), choices=range(1, len(CROP_MARGINS) + 1),
+                        metavar=f"1..{len(CROP_MARGINS)}",
+                        help="crops of each image read together (default: %(default)s)")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped weights name or path")
     add_common_args(parser, force=False)
     return parser
@@ -86,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
     with tqdm(total=len(images), unit="img", disable=args.quiet, file=sys.stderr) as bar:
         readings = read_digits(
             images, model, beam=args.beam, batch_size=args.batch_size, min_len=args.min_len,
-            max_len=args.max_len, on_batch=bar.update, crop=args.crop,
+            max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
         )
     for path, reading in zip(readable, readings):
         if args.json:

@@ -52,6 +52,13 @@ def test_lines_json_and_bad_file(weights, images):
     assert result.returncode == 0
     record = json.loads(result.stdout)
     assert set(record) == {"path", "text", "confidence"}
+    one_view = rsuite(str(images / "gray.png"), "--weights", str(weights), "--views", "1", "--quiet")
+    assert one_view.returncode == 0 and one_view.stdout.count("\n") == 1
+
+
+def test_views_out_of_range_is_one_clear_line(weights, images):
+    result = rsuite(str(images / "gray.png"), "--weights", str(weights), "--views", "9")
+    assert result.returncode == 2 and "--views" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_missing_input_and_missing_weights(weights, images, tmp_path):
@@ -66,12 +73,12 @@ def test_api_keeps_input_order(monkeypatch):
 
     seen_batches = []
 
-    def fake_read_batch(model, images, beam, min_len, max_len):
-        seen_batches.append([image.shape[1] for image in images])
-        return [(str(image.shape[1]), 0.5) for image in images]
+    def fake_read_views(model, views, beam, min_len, max_len):
+        seen_batches.append([image.shape[1] for image in views[0]])
+        return [(str(image.shape[1]), 0.5) for image in views[0]]
 
-    monkeypatch.setattr(reader, "read_batch", fake_read_batch)
+    monkeypatch.setattr(reader, "read_views", fake_read_views)
     widths = [200, 20, 90, 55, 300]
-    readings = read_digits([np.zeros((32, w), np.uint8) for w in widths], model=None, batch_size=2)
+    readings = read_digits([np.zeros((32, w), np.uint8) for w in widths], model=None, batch_size=2, views=1)
     assert [r.text for r in readings] == [str(w) for w in widths]
     assert seen_batches == [[20, 55], [90, 200], [300]]  # batched by similar aspect ratio

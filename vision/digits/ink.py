@@ -6,6 +6,7 @@ bright; :func:`crop_to_ink` takes any grayscale image.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 
 import cv2
@@ -86,6 +87,13 @@ def crop_to_ink(
     border holding over half of all the ink (a table or scanner edge in a photo). An image without ink
     is returned unchanged; so is any dtype.
     """
+    return crops_to_ink(gray, [margin], min_area, locate_height)[0]
+
+
+def crops_to_ink(
+    gray: np.ndarray, margins: Sequence[tuple[float, float]], min_area: float = 0.02, locate_height: int = 256
+) -> list[np.ndarray]:
+    """:func:`crop_to_ink` with each of ``margins`` in turn, the ink located once."""
     height, width = gray.shape
     scale = min(1.0, locate_height / height)
     small = gray.astype(np.float32)
@@ -99,11 +107,13 @@ def crop_to_ink(
     edge = at_border & (ink.area >= 0.7 * boxes) & (ink.area > 0.5 * ink.area[1:].sum())
     labels = labels[~edge[labels]]
     if not len(labels):
-        return gray
+        return [gray for _ in margins]
     labels = labels[ink.area[labels] >= min_area * ink.area[labels].max()]
     top, bottom = ink.top[labels].min() / scale, ink.bottom[labels].max() / scale
     left, right = ink.left[labels].min() / scale, ink.right[labels].max() / scale
-    rows, columns = (m * (bottom - top) for m in margin)
-    return gray[
-        max(int(top - rows), 0) : int(np.ceil(bottom + rows)), max(int(left - columns), 0) : int(np.ceil(right + columns))
-    ]
+    crops = []
+    for margin in margins:
+        rows, columns = (m * (bottom - top) for m in margin)
+        rows_kept = slice(max(int(top - rows), 0), int(np.ceil(bottom + rows)))
+        crops.append(gray[rows_kept, max(int(left - columns), 0) : int(np.ceil(right + columns))])
+    return crops

@@ -12,7 +12,7 @@ import torch
 from recurrent.registry import load_model
 from vision.digits.data import collate, gray_array, load_image_gray, normalize_image
 from vision.digits.decode import beam_decode, greedy_decode, string_probability
-from vision.digits.ink import crop_to_ink
+from vision.digits.ink import crops_to_ink
 from vision.digits.model import CRNN
 
 DEFAULT_WEIGHTS = "crnn-digits"
@@ -25,25 +25,52 @@ class Reading:
     confidence: float  # P(text | image) under the model, summed over CTC alignments; low means "check this"
 
 
+# (rows, columns) margins of the crops read together, in ink heights (see :func:`read_digits`): the
+# reader's usual crop first, then tighter, looser, taller and wider ones.
+CROP_MARGINS = ((0.1, 0.05), (0.04, 0.02), (0.2, 0.12), (0.18, 0.05), (0.1, 0.15))
+
+
 @torch.inference_mode()
 def read_batch(
     model: CRNN, images: Sequence[np.ndarray], beam: int = 1, min_len: int = 0, max_len: int | None = None
 ) -> list[tuple[str, float]]:
     """Read grayscale uint8/float images (any size, either polarity); returns (text, confidence) each."""
+    return read_views(model, [images], beam, min_len, max_len)
+
+
+@torch.inference_mode()
+def read_views(
+    model: CRNN, views: Sequence[Sequence[np.ndarray]], beam: int = 1, min_len: int = 0, max_len: int | None = None
+) -> list[tuple[str, float]]:
+    """Read N images each seen V ways (``views[v][i]``: view v of image i, e.g. crops with different
+    margins). Each view is decoded; an image's reading is, of its views' readings, the one with the
+    highest P(text | view) averaged over all its views (ties go to the earlier view), and that average
+    is its confidence. Returns N (text, confidence)."""
     device = next(model.parameters()).device
-    batch = collate([(normalize_image(image, model.config.height), "") for image in images])
-    images = batch["images"].to(device).contiguous(memory_format=torch.channels_last)
-    log_probs = model(images, batch["widths"]).float().cpu()
-    lengths = model.time_steps(batch["widths"])
-    constrained = min_len > 0 or max_len is not None
-    texts = [
-        beam_decode(lp[:n], beam=max(beam, 2) if constrained else beam, min_len=min_len, max_len=max_len)
-        if beam > 1 or constrained
-        else greedy_decode(lp[:n])
-        for lp, n in zip(log_probs, lengths)
-    ]
-    confidences = string_probability(log_probs, lengths, texts)
-    return list(zip(texts, confidences.tolist()))
+    runs = []  # per view: (log_probs (N, T, C), lengths (N,), texts)
+    for images in views:
+        batch = collate([(normalize_image(image, model.config.height), "") for image in images])
+        log_probs = model(batch["images"].to(device).contiguous(memory_format=torch.channels_last), batch["widths"])
+        log_probs, lengths = log_probs.float().cpu(), model.time_steps(batch["widths"])
+        runs.append((log_probs, lengths, [decode(lp[:n], beam, min_len, max_len) for lp, n in zip(log_probs, lengths)]))
+    candidates = [list(dict.fromkeys(texts[i] for _, _, texts in runs)) for i in range(len(views[0]))]
+    owner = torch.tensor([i for i, texts in enumerate(candidates) for _ in texts], dtype=torch.long)
+    flat = [text for texts in candidates for text in texts]
+    scores = torch.stack([string_probability(lp[owner], n[owner], flat) for lp, n, _ in runs]).mean(0)
+    readings, first = [], 0
+    for texts in candidates:
+        best = int(scores[first : first + len(texts)].argmax())
+        readings.append((texts[best], float(scores[first + best])))
+        first += len(texts)
+    return readings
+
+
+def decode(log_probs: torch.Tensor, beam: int, min_len: int, max_len: int | None) -> str:
+    """One image's (T, C) log-probabilities to its string: greedy, or prefix beam search when ``beam`` > 1
+    or a length range is set."""
+    if min_len > 0 or max_len is not None:
+        return beam_decode(log_probs, beam=max(beam, 2), min_len=min_len, max_len=max_len)
+    return beam_decode(log_probs, beam=beam) if beam > 1 else greedy_decode(log_probs)
 
 
 def read_digits(
@@ -56,24 +83,27 @@ def read_digits(
     max_len: int | None = None,
     on_batch: Callable[[int], None] | None = None,
     crop: bool = True,
+    views: int = len(CROP_MARGINS),
 ) -> list[Reading]:
     """Read the digit string in each image (paths, or arrays: gray (H, W), colour (H, W, 3) or with alpha).
 
-    With ``crop`` each image is first cut to its ink (:func:`~vision.digits.ink.crop_to_ink`), so that a
-    loose crop reads as well as a tight one. Images are batched by similar width to limit padding; results
+    With ``crop`` each image is cut to its ink (:func:`~vision.digits.ink.crops_to_ink`), so that a loose
+    crop reads as well as a tight one, with the first ``views`` of :data:`CROP_MARGINS`, and the crops
+    are read together (:func:`read_views`): a reading that flips when the margin moves by a pixel is
+    settled by the string most probable across the crops. Images are batched by similar width to limit padding; results
     come back in the input order. ``on_batch(n)`` is called after each batch of n images (for progress
     bars). Unreadable files raise.
     """
     if isinstance(model, str):
         model = load_model(model, device=device)
     arrays = [load_image_gray(x) if isinstance(x, (str, Path)) else gray_array(x) for x in images]
-    if crop:
-        arrays = [crop_to_ink(array) for array in arrays]
-    order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1] / arrays[i].shape[0])
+    seen = [crops_to_ink(a, CROP_MARGINS[:views]) if crop else [a] for a in arrays]  # seen[i][v]: view v of image i
+    order = sorted(range(len(seen)), key=lambda i: seen[i][0].shape[1] / seen[i][0].shape[0])
     results: dict[int, tuple[str, float]] = {}
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        for index, result in zip(chunk, read_batch(model, [arrays[i] for i in chunk], beam, min_len, max_len)):
+        chunk_views = [[seen[i][v] for i in chunk] for v in range(len(seen[chunk[0]]))]
+        for index, result in zip(chunk, read_views(model, chunk_views, beam, min_len, max_len)):
             results[index] = result
         if on_batch:
             on_batch(len(chunk))
