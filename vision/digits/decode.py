@@ -77,6 +77,14 @@ def beam_decode(
     return labels_to_text(max(finals, key=lambda item: item[1])[0])
 
 
+def decode_string(log_probs: torch.Tensor, beam: int = 1, min_len: int = 0, max_len: int | None = None) -> str:
+    """``log_probs`` (T, C) to a string: greedy, or prefix beam search when ``beam`` > 1 or a length range
+    is set (with a beam of at least 2, since the best path alone cannot be held to a range)."""
+    if min_len > 0 or max_len is not None:
+        return beam_decode(log_probs, beam=max(beam, 2), min_len=min_len, max_len=max_len)
+    return beam_decode(log_probs, beam=beam) if beam > 1 else greedy_decode(log_probs)
+
+
 def string_probability(log_probs: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
     """P(text | image) summed over all CTC alignments, used as the confidence of a reading.
 

@@ -11,7 +11,7 @@ import torch
 
 from recurrent.registry import load_model
 from vision.digits.data import collate, gray_array, load_image_gray, normalize_image
-from vision.digits.decode import beam_decode, greedy_decode, string_probability
+from vision.digits.decode import decode_string, string_probability
 from vision.digits.ink import crops_to_ink
 from vision.digits.model import CRNN
 
@@ -22,7 +22,7 @@ DEFAULT_WEIGHTS = "crnn-digits"
 class Reading:
     path: str | None
     text: str
-    confidence: float  # P(text | image) under the model, summed over CTC alignments; low means "check this"
+    confidence: float  # P(text | crop) summed over CTC alignments, averaged over the crops; low: "check this"
 
 
 # (rows, columns) margins of the crops read together, in ink heights (see :func:`read_digits`): the
@@ -52,7 +52,8 @@ def read_views(
         batch = collate([(normalize_image(image, model.config.height), "") for image in images])
         log_probs = model(batch["images"].to(device).contiguous(memory_format=torch.channels_last), batch["widths"])
         log_probs, lengths = log_probs.float().cpu(), model.time_steps(batch["widths"])
-        runs.append((log_probs, lengths, [decode(lp[:n], beam, min_len, max_len) for lp, n in zip(log_probs, lengths)]))
+        texts = [decode_string(lp[:n], beam, min_len, max_len) for lp, n in zip(log_probs, lengths)]
+        runs.append((log_probs, lengths, texts))
     candidates = [list(dict.fromkeys(texts[i] for _, _, texts in runs)) for i in range(len(views[0]))]
     owner = torch.tensor([i for i, texts in enumerate(candidates) for _ in texts], dtype=torch.long)
     flat = [text for texts in candidates for text in texts]
@@ -63,14 +64,6 @@ def read_views(
         readings.append((texts[best], float(scores[first + best])))
         first += len(texts)
     return readings
-
-
-def decode(log_probs: torch.Tensor, beam: int, min_len: int, max_len: int | None) -> str:
-    """One image's (T, C) log-probabilities to its string: greedy, or prefix beam search when ``beam`` > 1
-    or a length range is set."""
-    if min_len > 0 or max_len is not None:
-        return beam_decode(log_probs, beam=max(beam, 2), min_len=min_len, max_len=max_len)
-    return beam_decode(log_probs, beam=beam) if beam > 1 else greedy_decode(log_probs)
 
 
 def read_digits(
