@@ -12,7 +12,7 @@ Test sets:
 Tesseract runs in single-line mode with a digits whitelist on the same images (the user's images, not
 our normalised ones), all images of a set in one process so its start-up is amortised.
 
-    python bench/digits.py --data-root data [--weights crnn-digits] [--n 500] [--write-card]
+    python bench/digits.py --data-root data [--weights crnn-digits] [--n 500] [--views 5] [--write-card]
         [--speed-of crnn-zhan2017]   # also time other registered configs (untrained) on the first set
 """
 
@@ -35,7 +35,7 @@ from torchmetrics.functional.text import char_error_rate
 from apps.models import load_model
 from recurrent.registry import WEIGHTS_DIR, count_params, get_model, resolve_weights
 from vision.digits import data
-from vision.digits.reader import read_digits
+from vision.digits.reader import CROP_MARGINS, read_digits
 
 
 def test_sets(data_root: Path, n: int) -> dict[str, tuple[list[np.ndarray], list[str]]]:
@@ -56,9 +56,11 @@ def test_sets(data_root: Path, n: int) -> dict[str, tuple[list[np.ndarray], list
     return sets
 
 
-def run_ours(model, images: list[np.ndarray], beam: int, crop: bool = True) -> tuple[list[str], list[float], float]:
+def run_ours(
+    model, images: list[np.ndarray], beam: int, crop: bool = True, views: int = len(CROP_MARGINS)
+) -> tuple[list[str], list[float], float]:
     start = time.perf_counter()
-    readings = read_digits(images, model, beam=beam, batch_size=32, crop=crop)
+    readings = read_digits(images, model, beam=beam, batch_size=32, crop=crop, views=views)
     rate = len(images) / (time.perf_counter() - start)
     return [r.text for r in readings], [r.confidence for r in readings], rate
 
@@ -119,6 +121,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=500, help="images per synthetic set")
     parser.add_argument("--beam", type=int, default=1)
     parser.add_argument("--no-crop", dest="crop", action="store_false", help="read images uncut (read-digits --no-crop)")
+    parser.add_argument("--views", type=int, default=len(CROP_MARGINS), help="crops read together (read-digits --views)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
@@ -130,7 +133,7 @@ def main() -> int:
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     sets = test_sets(args.data_root, args.n)
     for name, (images, truths) in sets.items():
-        ours, confidences, ours_rate = run_ours(model, images, args.beam, args.crop)
+        ours, confidences, ours_rate = run_ours(model, images, args.beam, args.crop, args.views)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
         row["ours_calibration"] = calibration(ours, truths, confidences)
         tesseract = run_tesseract(images)
