@@ -2,7 +2,8 @@
 
 PATH is an image (PNG, JPEG, BMP, TIFF; gray, RGB or RGBA; any size) or a folder of them (recursive,
 natural order). Prints one line per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with
-``--json``. Confidence is the model's probability of the string: below ~0.5, check the reading.
+``--json``. Confidence is the model's probability of the string (averaged over the crops below): below
+~0.5, check the reading.
 Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
 reads images as they are), with five different margins, and the string most probable across the five
 crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate).

@@ -121,7 +121,8 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=500, help="images per synthetic set")
     parser.add_argument("--beam", type=int, default=1)
     parser.add_argument("--no-crop", dest="crop", action="store_false", help="read images uncut (read-digits --no-crop)")
-    parser.add_argument("--views", type=int, default=len(CROP_MARGINS), help="crops read together (read-digits --views)")
+    parser.add_argument("--views", type=int, default=len(CROP_MARGINS), choices=range(1, len(CROP_MARGINS) + 1),
+                        help="crops read together (read-digits --views)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")

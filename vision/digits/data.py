@@ -472,7 +472,7 @@ def load_orand(data_root: str | Path, folds: set[int]) -> list[tuple[Path, str]]
 class LabelledImages(Dataset):
     """Real labelled images ``[(path, text)]``; with ``augment`` each read is jittered (:func:`augment_scan`),
     and ``recrop_fraction`` of the reads are then cut to their ink (:func:`recrop`); with ``crop`` each
-    image is cut to its ink first, as the reader does (:func:`vision.digits.ink.crop_to_ink`)."""
+    image is cut to its ink first, as the reader cuts its first view (:func:`vision.digits.ink.crop_to_ink`)."""
 
     def __init__(
         self, items: list[tuple[Path, str]], height: int, augment: bool = False, seed: int = 0, crop: bool = False,

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 HALO = np.ones((5, 5), np.uint8)  # a stroke's anti-aliased edge
+DEFAULT_MARGIN = (0.1, 0.05)  # (rows, columns) in ink heights: the ORAND training scans' median margins
 
 
 class InkComponents:
@@ -72,7 +73,7 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
 
 def crop_to_ink(
     gray: np.ndarray,
-    margin: tuple[float, float] = (0.1, 0.05),
+    margin: tuple[float, float] = DEFAULT_MARGIN,
     min_area: float = 0.02,
     locate_height: int = 256,
 ) -> np.ndarray:

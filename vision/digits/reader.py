@@ -12,7 +12,7 @@ import torch
 from recurrent.registry import load_model
 from vision.digits.data import collate, gray_array, load_image_gray, normalize_image
 from vision.digits.decode import decode_string, string_probability
-from vision.digits.ink import crops_to_ink
+from vision.digits.ink import DEFAULT_MARGIN, crops_to_ink
 from vision.digits.model import CRNN
 
 DEFAULT_WEIGHTS = "crnn-digits"
@@ -27,10 +27,9 @@ class Reading:
 
 # (rows, columns) margins of the crops read together, in ink heights (see :func:`read_digits`): the
 # reader's usual crop first, then tighter, looser, taller and wider ones.
-CROP_MARGINS = ((0.1, 0.05), (0.04, 0.02), (0.2, 0.12), (0.18, 0.05), (0.1, 0.15))
+CROP_MARGINS = (DEFAULT_MARGIN, (0.04, 0.02), (0.2, 0.12), (0.18, 0.05), (0.1, 0.15))
 
 
-@torch.inference_mode()
 def read_batch(
     model: CRNN, images: Sequence[np.ndarray], beam: int = 1, min_len: int = 0, max_len: int | None = None
 ) -> list[tuple[str, float]]:
@@ -45,7 +44,10 @@ def read_views(
     """Read N images each seen V ways (``views[v][i]``: view v of image i, e.g. crops with different
     margins). Each view is decoded; an image's reading is, of its views' readings, the one with the
     highest P(text | view) averaged over all its views (ties go to the earlier view), and that average
-    is its confidence. Returns N (text, confidence)."""
+    is its confidence. With ``min_len``, a view's "" (nothing in the length range) is a candidate only
+    when no view found a string. Returns N (text, confidence)."""
+    if not views or len({len(images) for images in views}) != 1:
+        raise ValueError(f"read_views needs V >= 1 lists of the same N images, got lengths {[len(v) for v in views]}")
     device = next(model.parameters()).device
     runs = []  # per view: (log_probs (N, T, C), lengths (N,), texts)
     for images in views:
@@ -55,6 +57,8 @@ def read_views(
         texts = [decode_string(lp[:n], beam, min_len, max_len) for lp, n in zip(log_probs, lengths)]
         runs.append((log_probs, lengths, texts))
     candidates = [list(dict.fromkeys(texts[i] for _, _, texts in runs)) for i in range(len(views[0]))]
+    if min_len > 0:
+        candidates = [[t for t in texts if t] or texts for texts in candidates]
     owner = torch.tensor([i for i, texts in enumerate(candidates) for _ in texts], dtype=torch.long)
     flat = [text for texts in candidates for text in texts]
     scores = torch.stack([string_probability(lp[owner], n[owner], flat) for lp, n, _ in runs]).mean(0)
@@ -81,12 +85,15 @@ def read_digits(
     """Read the digit string in each image (paths, or arrays: gray (H, W), colour (H, W, 3) or with alpha).
 
     With ``crop`` each image is cut to its ink (:func:`~vision.digits.ink.crops_to_ink`), so that a loose
-    crop reads as well as a tight one, with the first ``views`` of :data:`CROP_MARGINS`, and the crops
-    are read together (:func:`read_views`): a reading that flips when the margin moves by a pixel is
-    settled by the string most probable across the crops. Images are batched by similar width to limit padding; results
-    come back in the input order. ``on_batch(n)`` is called after each batch of n images (for progress
-    bars). Unreadable files raise.
+    crop reads as well as a tight one: ``views`` crops, with the first ``views`` margins of
+    :data:`CROP_MARGINS`, read together (:func:`read_views`), so that a reading that flips when the
+    margin moves by a pixel is settled by the string most probable across the crops. Without ``crop``
+    each image is read once as it is. Images are batched by similar width to limit padding; results come
+    back in the input order. ``on_batch(n)`` is called after each batch of n images (for progress bars).
+    Unreadable files raise.
     """
+    if not 1 <= views <= len(CROP_MARGINS):
+        raise ValueError(f"views must be 1 to {len(CROP_MARGINS)}, got {views}")
     if isinstance(model, str):
         model = load_model(model, device=device)
     arrays = [load_image_gray(x) if isinstance(x, (str, Path)) else gray_array(x) for x in images]

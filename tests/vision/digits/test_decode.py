@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from vision.digits.decode import beam_decode, greedy_decode, string_probability, text_to_labels
+from vision.digits.decode import beam_decode, decode_string, greedy_decode, string_probability, text_to_labels
 
 
 def peaked(path: list[int], classes: int = 11, sharpness: float = 8.0) -> torch.Tensor:
@@ -44,6 +44,14 @@ def test_length_range_is_respected():
     log_probs = (probs / probs.sum(-1, keepdim=True)).log()
     assert len(beam_decode(log_probs, beam=16)) < 2
     assert len(beam_decode(log_probs, beam=16, min_len=2)) >= 2
+
+
+def test_decode_string_is_greedy_unless_a_beam_or_a_length_range_is_asked_for():
+    probs = torch.tensor([[0.4, 0.0, 0.3, 0.3] + [0.0] * 7] * 2) + 1e-9  # greedy "", beam "1" or "2"
+    log_probs = (probs / probs.sum(-1, keepdim=True)).log()
+    assert decode_string(log_probs) == greedy_decode(log_probs) == ""
+    assert decode_string(log_probs, beam=8) == beam_decode(log_probs, beam=8) != ""
+    assert decode_string(log_probs, min_len=1) == beam_decode(log_probs, beam=2, min_len=1) != ""  # beam 1 -> 2
 
 
 def test_string_probability_is_a_probability():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vision.digits.data import load_image_gray
-from vision.digits.ink import crop_to_ink
+from vision.digits.ink import crop_to_ink, crops_to_ink
 from vision.digits.reader import read_digits
 
 SAMPLES = Path(__file__).resolve().parents[3] / "apps" / "samples" / "digits"
@@ -35,9 +35,25 @@ def test_the_crop_is_the_ink_extent_plus_its_margins_and_ignores_specks(dark_ink
     assert crop.dtype == image.dtype
 
 
+def test_crops_with_several_margins_share_one_ink_box():
+    """Each crop is the zero-margin crop with its own margins around it (ink far from the borders)."""
+    image, _ = _string_on_paper()
+    margins = [(0.0, 0.0), (0.04, 0.02), (0.2, 0.12), (0.1, 0.3)]
+    tight, *crops = crops_to_ink(image, margins)
+    height = tight.shape[0]
+    for crop, (rows, columns) in zip(crops, margins[1:]):
+        top, left = int(np.ceil(rows * height)), int(np.ceil(columns * height))
+        assert abs(crop.shape[0] - (height + 2 * rows * height)) <= 2
+        assert abs(crop.shape[1] - (tight.shape[1] + 2 * columns * height)) <= 2
+        located = cv2.matchTemplate(crop, tight, cv2.TM_SQDIFF)
+        assert abs(np.unravel_index(located.argmin(), located.shape)[0] - top) <= 1
+        assert abs(np.unravel_index(located.argmin(), located.shape)[1] - left) <= 1
+
+
 def test_an_image_without_ink_or_already_tight_is_kept():
     blank = np.full((30, 90), 255, np.uint8)
     assert crop_to_ink(blank) is blank
+    assert all(crop is blank for crop in crops_to_ink(blank, [(0.1, 0.05), (0.2, 0.1)]))
     image, (top, bottom, left, right) = _string_on_paper()
     tight = image[top:bottom, left:right]
     assert crop_to_ink(tight, margin=(0.0, 0.0)).shape == tight.shape

@@ -1,15 +1,16 @@
 """Reading several views of each image together (``read_views``): the string most probable across them."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from apps.models import load_model
 from vision.digits.data import collate, load_image_gray, normalize_image
-from vision.digits.decode import string_probability
-from vision.digits.ink import crops_to_ink
+from vision.digits.decode import greedy_decode, string_probability
 from vision.digits.reader import CROP_MARGINS, read_batch, read_digits, read_views
 
 SAMPLES = sorted((Path(__file__).resolve().parents[3] / "apps" / "samples" / "digits").glob("*.png"))
@@ -20,44 +21,91 @@ def model():
     return load_model("crnn-digits")
 
 
-def _probability(model, image: np.ndarray, text: str) -> float:
+@pytest.fixture(scope="module")
+def images():
+    return [load_image_gray(path) for path in SAMPLES]
+
+
+def _alone(model, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's (1, T, C) log-probabilities for one image and its (1,) time steps, batch of one."""
     batch = collate([(normalize_image(image, model.config.height), "")])
     with torch.inference_mode():
-        log_probs = model(batch["images"], batch["widths"]).float()
-    return float(string_probability(log_probs, model.time_steps(batch["widths"]), [text])[0])
+        return model(batch["images"], batch["widths"]).float(), model.time_steps(batch["widths"])
 
 
-def test_one_view_repeated_reads_as_that_view_alone(model):
-    images = [load_image_gray(path) for path in SAMPLES[:4]]
-    alone = read_batch(model, images)
-    for (text, confidence), (text_3, confidence_3) in zip(alone, read_views(model, [images] * 3)):
-        assert text_3 == text and confidence_3 == pytest.approx(confidence, abs=1e-6)
+def _probability(model, image: np.ndarray, text: str) -> float:
+    return float(string_probability(*_alone(model, image), [text])[0])
 
 
-def test_the_reading_is_the_candidate_most_probable_on_average_over_the_views(model):
-    """Two views showing different strings: each view's reading is a candidate; the one kept has the
-    higher mean probability, and that mean is its confidence."""
-    first, second = load_image_gray(SAMPLES[0]), load_image_gray(SAMPLES[3])
-    candidates = [text for text, _ in read_batch(model, [first, second])]
-    assert candidates[0] != candidates[1]
-    means = {t: (_probability(model, first, t) + _probability(model, second, t)) / 2 for t in candidates}
-    ((text, confidence),) = read_views(model, [[first], [second]])
-    assert text == max(means, key=means.get) and confidence == pytest.approx(means[text], abs=1e-5)
+def test_a_batch_reads_each_image_as_it_reads_alone(model, images):
+    for image, (text, confidence) in zip(images, read_batch(model, images)):
+        log_probs, steps = _alone(model, image)
+        assert text == greedy_decode(log_probs[0, : steps[0]])
+        assert confidence == pytest.approx(_probability(model, image, text), abs=1e-4)
 
 
-def test_the_crops_share_one_ink_box_and_differ_by_their_margins():
-    image = load_image_gray(SAMPLES[4])
-    crops = crops_to_ink(image, CROP_MARGINS)
-    ink_height = crops_to_ink(image, [(0.0, 0.0)])[0].shape[0]
-    for crop, (rows, columns) in zip(crops, CROP_MARGINS):
-        expected = np.minimum(
-            (ink_height * (1 + 2 * rows), crops[0].shape[1] + 2 * ink_height * (columns - CROP_MARGINS[0][1])),
-            image.shape,
-        )
-        assert np.all(np.abs(np.array(crop.shape) - expected) <= 2)
+def test_each_image_gets_the_candidate_most_probable_over_its_own_views(model, images):
+    """Three images, two views each, the views disagreeing for two of them: each image's reading is its
+    views' reading with the higher mean probability over its own two views, and that mean is its
+    confidence."""
+    first_views, second_views = [images[0], images[1], images[2]], [images[3], images[1], images[6]]
+    for own in zip(first_views, second_views):
+        candidates = {text for text, _ in read_batch(model, list(own))}
+        means = {t: np.mean([_probability(model, view, t) for view in own]) for t in candidates}
+        best = max(means, key=means.get)
+        expected = (best, means[best])
+        ((text, confidence),) = read_views(model, [[own[0]], [own[1]]])
+        assert text == expected[0] and confidence == pytest.approx(expected[1], abs=1e-4)
+    together = read_views(model, [first_views, second_views])
+    alone = [read_views(model, [[a], [b]])[0] for a, b in zip(first_views, second_views)]
+    assert [t for t, _ in together] == [t for t, _ in alone]
+    assert [c for _, c in together] == pytest.approx([c for _, c in alone], abs=1e-4)
 
 
-def test_views_flag_runs_every_crop_through_the_model(model, monkeypatch):
+class _FixedOutputs(nn.Module):
+    """Stands in for the CRNN: returns the given (1, T, C) log-probabilities, one per call (per view)."""
+
+    def __init__(self, outputs: list[torch.Tensor]):
+        super().__init__()
+        self.outputs, self.anchor = outputs, nn.Parameter(torch.zeros(()))
+        self.config = SimpleNamespace(height=32)
+
+    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        return self.outputs.pop(0)
+
+    def time_steps(self, widths: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([4])
+
+
+def _peaked(path: list[int], sharpness: float) -> torch.Tensor:
+    logits = torch.zeros(len(path), 11)
+    logits[torch.arange(len(path)), torch.tensor(path)] = sharpness
+    return logits.log_softmax(-1)[None]
+
+
+def test_with_a_length_range_an_empty_reading_does_not_outvote_a_string_in_range():
+    """View 1 is all blank (nothing of length >= 2 in its beam: ""); view 2 reads "12" (labels 2, 3).
+    "" has the higher mean probability, but it is not in the range, so "12" is the reading."""
+    blank, twelve = _peaked([0, 0, 0, 0], 9.0), _peaked([2, 0, 3, 0], 3.0)
+    image = [np.zeros((32, 16), np.uint8)]
+    fake = _FixedOutputs([blank, twelve])
+    ((text, _),) = read_views(fake, [image, image], min_len=2)
+    assert text == "12"
+    fake = _FixedOutputs([blank, twelve])
+    ((text, _),) = read_views(fake, [image, image])  # no range: the most probable string wins
+    assert text == ""
+
+
+def test_views_out_of_range_or_ragged_are_refused(model, images):
+    with pytest.raises(ValueError, match="views"):
+        read_digits(images[:1], model, views=0)
+    with pytest.raises(ValueError, match="views"):
+        read_digits(images[:1], model, views=len(CROP_MARGINS) + 1)
+    with pytest.raises(ValueError, match="same N"):
+        read_views(model, [images[:2], images[:1]])
+
+
+def test_views_flag_runs_every_crop_through_the_model(model, images, monkeypatch):
     import vision.digits.reader as reader
 
     counts, real = [], reader.read_views
@@ -67,7 +115,6 @@ def test_views_flag_runs_every_crop_through_the_model(model, monkeypatch):
         return real(model, views, *rest)
 
     monkeypatch.setattr(reader, "read_views", counting)
-    images = [load_image_gray(path) for path in SAMPLES[:3]]
     for views in (1, 3, len(CROP_MARGINS)):
         counts.clear()
-        assert len(read_digits(images, model, views=views)) == 3 and set(counts) == {views}
+        assert len(read_digits(images[:3], model, views=views)) == 3 and set(counts) == {views}
