@@ -46,8 +46,9 @@ def test_crops_with_several_margins_share_one_ink_box():
         assert abs(crop.shape[0] - (height + 2 * rows * height)) <= 2
         assert abs(crop.shape[1] - (tight.shape[1] + 2 * columns * height)) <= 2
         located = cv2.matchTemplate(crop, tight, cv2.TM_SQDIFF)
-        assert abs(np.unravel_index(located.argmin(), located.shape)[0] - top) <= 1
-        assert abs(np.unravel_index(located.argmin(), located.shape)[1] - left) <= 1
+        found_top, found_left = np.unravel_index(located.argmin(), located.shape)
+        assert abs(found_top - top) <= 1
+        assert abs(found_left - left) <= 1
 
 
 def test_an_image_without_ink_or_already_tight_is_kept():
