@@ -38,7 +38,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", type=Path, help="sound files (mono or multichannel, any rate)")
     parser.add_argument("--out-dir", type=Path, default=Path("."), help="folder for the separated files, created if missing (default: .)")
     parser.add_argument("--speakers", type=int, default=2, help="speakers in the recording (the weights' count)")
-    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped weights name or path")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                        help=f"shipped weights name or path (default {DEFAULT_WEIGHTS}: the shipped separator that measures "
+                        "best on real held-out speakers; mossformer2-xs is the other)")
     parser.add_argument("--chunk", type=float, default=8.0, help="seconds per chunk for long files")
     parser.add_argument("--overlap", type=float, default=2.0, help="seconds shared by neighbouring chunks")
     add_common_args(parser)
