@@ -4,7 +4,7 @@
 # 1. environment report; 2. the `cuda` tests (parity CPU <-> CUDA, eager <-> compiled, fused <-> reference);
 # 3. bench/gpu.py: every system eager fp32 vs fused vs compiled bf16 on the GPU; 4. short trainings that
 # improve the shipped weights (tools/device/train_gpu.sh, TRAIN_TIME each, side by side).
-# Writes at most 5 files to $OUT: check.log, gpu_bench.md, gpu_bench.json, weights.tgz, logs.tgz.
+# Writes at most 8 files to $OUT: check.log, gpu_bench.md, gpu_bench.json, weights.tar.* (4 parts), logs.tgz.
 # `--cpu`: dry run of every step on this machine (interpreter parity tests, small CPU benchmark, a few
 # training steps), for sessions without a GPU.
 set -u
@@ -35,6 +35,5 @@ else
   export MAX_TIME=${TRAIN_TIME:-00:00:02:30}
 fi
 RUNS=runs/gpu_check/train SKIP_TESTS=1 OUT=runs/gpu_check/weights WHEELS=none PY=$PY bash tools/device/train_gpu.sh 2>&1 | grep -v "^-\|^total\|^d" | tee -a "$LOG"
-tar czf "$OUT/weights.tgz" -C runs/gpu_check/weights --exclude=logs.tgz . 2>/dev/null
-cp runs/gpu_check/weights/logs.tgz "$OUT/logs.tgz" 2>/dev/null
+cp runs/gpu_check/weights/weights.tar.* runs/gpu_check/weights/logs.tgz "$OUT/" 2>/dev/null
 ls -la "$OUT"

@@ -1,10 +1,11 @@
 """Pack a subset of ``data/`` small enough to travel to a lent GPU machine (64 MiB with the repo).
 
-Writes ``.devdata/`` (git-ignored): digits (all), photos (all, longest side ``--photo-side``), fonts up
+Writes ``.devdata/`` (git-ignored): digits (all), photos (with ``--photo-side`` > 0: all, that longest side), fonts up
 to ``--font-mb``, the held-out-split-preserving subset of speech as FLAC (``--per-voice`` utterances per
 voice of ``tts/`` and ``voices/``, ``--per-digit`` fsdd recordings per digit and speaker), the speechbrain
 mixtures and the AMI meeting excerpt's headset tracks (validation).
-Videos stay behind (the GPU image has no PyAV): FRVSR trains there on photos with synthetic motion.
+Videos stay behind (the GPU image has no PyAV): FRVSR would train there on photos with synthetic motion;
+``tools/device/train_gpu.sh`` trains the digit readers and the separators only, so photos are off by default.
 
     python tools/device/pack.py --data-root data --out .devdata
 
@@ -60,14 +61,14 @@ def main() -> None:
     parser.add_argument("--font-mb", type=float, default=5.0)
     parser.add_argument("--per-voice", type=int, default=5)
     parser.add_argument("--per-digit", type=int, default=10)
-    parser.add_argument("--photo-side", type=int, default=1280, help="longest side of the photos, pixels")
+    parser.add_argument("--photo-side", type=int, default=0, help="longest side of the photos, pixels (0: no photos)")
     args = parser.parse_args()
     src, out = args.data_root, args.out
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(src / "digits", out / "digits")
     (out / "photos").mkdir(parents=True)
-    for path in sorted((src / "photos").iterdir()):
+    for path in sorted((src / "photos").iterdir()) if args.photo_side > 0 else []:
         if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
             with Image.open(path) as image:
                 image.thumbnail((args.photo_side, args.photo_side))
