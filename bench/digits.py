@@ -6,6 +6,8 @@ Test sets:
   synth-hw   synthetic strings composed from handwritten digits never used in training
              (USPS test split, hwd1000 items 80-99, OpenCV digits columns 80-99)
   synth-pr   synthetic printed strings (fonts as in training, new strings and degradations)
+  synth-seg  synthetic strings on segment displays (seven- and fourteen-segment fonts of ``fonts/segment``,
+             meters, clocks and scales: faint unlit segments, display separators; with ``make data``)
   orand-loose  the orand images with 40 % of their height of paper (their median tone) on every side: a
              user's looser crop (the ORAND scans are cut tight to the ink)
 
@@ -46,10 +48,11 @@ def test_sets(data_root: Path, n: int) -> dict[str, tuple[list[np.ndarray], list
         loose = [np.pad(g, round(0.4 * g.shape[0]), constant_values=np.median(g)).astype(g.dtype) for g in sets["orand"][0]]
         sets["orand-loose"] = (loose, sets["orand"][1])
     glyphs = data.load_glyphs(data_root, "test")
-    fonts = data.list_fonts(data_root)
-    for name, fraction in (("synth-hw", 1.0), ("synth-pr", 0.0)):
-        generator = data.SyntheticDigits(glyphs, fonts, 32, data.SyntheticConfig(handwritten_fraction=fraction))
-        if name == "synth-hw" and not generator.use_handwritten:
+    fonts, segment_fonts = data.list_fonts(data_root), data.list_segment_fonts(data_root)
+    for name, fraction, segment in (("synth-hw", 1.0, 0.0), ("synth-pr", 0.0, 0.0), ("synth-seg", 0.0, 1.0)):
+        config = data.SyntheticConfig(handwritten_fraction=fraction, segment_fraction=segment)
+        generator = data.SyntheticDigits(glyphs, fonts, 32, config, segment_fonts=segment_fonts)
+        if (name == "synth-hw" and not generator.use_handwritten) or (segment and not segment_fonts):
             continue
         samples = [generator.render(np.random.default_rng([777, i])) for i in range(n)]
         sets[name] = ([s[0] for s in samples], [s[1] for s in samples])

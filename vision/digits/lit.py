@@ -145,12 +145,15 @@ class DigitsData(L.LightningDataModule):
         splice_fraction: float = 0.0,
         splice_reader: str = "crnn-digits",
         recrop_fraction: float = 0.0,
+        segment_fraction: float = 0.0,
     ):
         """``splice_fraction``: of the real items, those spliced from training scans (two or three
         pieces, :class:`~vision.digits.splice.SplicedStrings`) cut at the digit boundaries that the
         reader ``splice_reader`` (weights name or path) aligns, and kept where it reads each piece as
         its digits. ``recrop_fraction``: of the training items (synthetic and real, not spliced), those
-        cut to their ink with random margins (:func:`~vision.digits.data.recrop`), as the reader cuts."""
+        cut to their ink with random margins (:func:`~vision.digits.data.recrop`), as the reader cuts.
+        ``segment_fraction``: of the synthetic printed strings, those in a segment display font
+        (``fonts/segment``; none there: no such strings)."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -164,9 +167,12 @@ class DigitsData(L.LightningDataModule):
         orand = data.load_orand(self.root, train_folds) if has_orand else []
         real = data.LabelledImages(orand, h.height, augment=True, recrop_fraction=h.recrop_fraction) if orand else None
         writers = data.cut_glyphs(real.images, real.texts) if real else []  # the images already read
-        config = data.SyntheticConfig(writer_fraction=h.writer_fraction, recrop_fraction=h.recrop_fraction)
+        config = data.SyntheticConfig(
+            writer_fraction=h.writer_fraction, recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction
+        )
         synthetic = data.SyntheticDigits(
-            data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers
+            data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,
+            segment_fonts=data.list_segment_fonts(self.root),
         )
         spliced = self._spliced(real) if real and h.splice_fraction > 0 else None
         self.train_set = _Mixture(

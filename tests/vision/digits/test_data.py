@@ -135,3 +135,57 @@ def test_recrop_fraction_of_training_reads_are_cut_to_their_ink(monkeypatch):
     scans = data.LabelledImages([], 32, augment=True, recrop_fraction=1.0)
     scans.images, scans.texts = [loose], ["407"]
     assert scans[0][0].shape[1] > 1.3 * full
+
+
+def _dejavu(name: str):
+    import matplotlib
+    from pathlib import Path
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+
+
+def test_segment_fraction_picks_the_display_fonts_per_printed_string(monkeypatch):
+    calls = []
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
+    printed, display = [_dejavu("DejaVuSerif.ttf")], [_dejavu("DejaVuSansMono.ttf")]
+    for fraction, expected in [(0.0, 0.0), (1.0, 1.0), (0.3, 0.3)]:
+        calls.clear()
+        config = data.SyntheticConfig(handwritten_fraction=0.0, segment_fraction=fraction)
+        synthetic = data.SyntheticDigits([], printed, 32, config, segment_fonts=display)
+        rng = np.random.default_rng(0)
+        for _ in range(300):
+            synthetic.render(rng)
+        assert all((fonts == display) == segment for fonts, segment in calls)  # display fonts <=> display rules
+        assert abs(np.mean([segment for _, segment in calls]) - expected) < 0.07
+
+
+def test_segment_fonts_leave_the_other_strings_as_drawn_before():
+    """The benchmark's printed strings (segment_fraction 0) are the same images with or without display fonts."""
+    printed = [_dejavu("DejaVuSerif.ttf"), _dejavu("DejaVuSans.ttf")]
+    plain = data.SyntheticDigits([], printed, 32, data.SyntheticConfig(handwritten_fraction=0.0))
+    with_display = data.SyntheticDigits([], printed, 32, data.SyntheticConfig(handwritten_fraction=0.0),
+                                        segment_fonts=[_dejavu("DejaVuSansMono.ttf")])
+    for i in range(20):
+        a, b = plain.render(np.random.default_rng([7, i])), with_display.render(np.random.default_rng([7, i]))
+        assert a[1] == b[1] and np.array_equal(a[0], b[0])
+
+
+def test_display_strings_only_carry_separators_a_display_draws():
+    allowed = set(data.SEGMENT_SEPARATOR_CHARS) | {" "}
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        text = data.random_text(rng)
+        tokens = data._punctuate(rng, text, segment=True)
+        assert "".join(t for t in tokens if t.isdigit()) == text
+        assert set("".join(t for t in tokens if not t.isdigit())) <= allowed
+
+
+def test_segment_fonts_come_from_their_own_folder(tmp_path):
+    import shutil
+
+    (tmp_path / "fonts" / "segment").mkdir(parents=True)
+    shutil.copy(_dejavu("DejaVuSansMono.ttf"), tmp_path / "fonts" / "segment")
+    shutil.copy(_dejavu("DejaVuSansDisplay.ttf"), tmp_path / "fonts" / "segment")  # draws no digits
+    assert [f.name for f in data.list_segment_fonts(tmp_path)] == ["DejaVuSansMono.ttf"]
+    assert data.list_segment_fonts(None) == []
+    assert data.list_fonts(tmp_path) == data.list_fonts(None)  # display fonts are not printed fonts
