@@ -32,7 +32,8 @@ train() {  # SYSTEM RUN ARGS...
   echo "$run fit exit $?" >> "$R/$run.log"
 }
 DIGITS="--data.batch_size 64 --data.samples_per_epoch $((48000 / EPOCH_SCALE)) --data.num_workers 6
- --data.writer_fraction 0.5 --data.splice_fraction 0.5 --data.recrop_fraction 0.5 --model.lr 1e-3 --model.warmup_steps 500"
+ --data.writer_fraction 0.5 --data.splice_fraction 0.5 --data.recrop_fraction 0.5 --data.segment_fraction 0.3
+ --model.lr 1e-3 --model.warmup_steps 500"
 train digits digits $DIGITS --model.model crnn-digits &
 train digits zhan2017 $DIGITS --model.model crnn-zhan2017 --data.height 50 &
 SEPARATION="--trainer.callbacks.monitor val/ami_si_snri --trainer.callbacks.mode max --trainer.callbacks.save_top_k 1
