@@ -172,7 +172,7 @@ class DigitsData(L.LightningDataModule):
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,
-            segment_fonts=data.list_segment_fonts(self.root),
+            segment_fonts=data.list_segment_fonts(self.root) if h.segment_fraction else (),
         )
         spliced = self._spliced(real) if real and h.splice_fraction > 0 else None
         self.train_set = _Mixture(
