@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from vision.digits import data
@@ -132,6 +133,7 @@ def test_recrop_fraction_of_training_reads_are_cut_to_their_ink(monkeypatch):
     assert set(widths[0.0]) == {full}  # read as rendered
     assert min(widths[1.0]) > 1.3 * full  # every read cut to the ink: wider at the same height
     assert 0.3 < np.mean(np.array(widths[0.5]) == full) < 0.7
+    torch.manual_seed(0)  # the scans' jitter stream follows the torch seed: a fixed draw, not a new one per run
     scans = data.LabelledImages([], 32, augment=True, recrop_fraction=1.0)
     scans.images, scans.texts = [loose], ["407"]
     assert scans[0][0].shape[1] > 1.3 * full
