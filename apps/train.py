@@ -3,7 +3,9 @@
 Everything after SYSTEM goes to LightningCLI: ``--trainer.accelerator/devices/strategy/num_nodes`` pass
 straight through (multi-GPU and multi-node training is Lightning's DDP), ``--ckpt_path last`` resumes,
 ``--print_config`` shows every option. ``rsuite train SYSTEM export CKPT NAME`` writes a Lightning
-checkpoint's model to ``weights/NAME.safetensors`` with its card (metrics are filled in by ``bench/``).
+checkpoint's model to ``weights/NAME.safetensors`` with its card (metrics are filled in by ``bench/``);
+``export CKPT MORE... NAME`` writes the uniform average of several models' parameters (checkpoints of one run,
+or shipped weights of the same config: checkpoint averaging and weight-space interpolation).
 
 Example::
 
@@ -15,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from pathlib import Path
 
+import torch
+
 from apps.common import UserError, add_common_args
-from recurrent.registry import WEIGHTS_DIR, save_weights
+from recurrent.registry import WEIGHTS_DIR, WeightsError, model_state, save_weights
 
 # system -> (module, LightningModule class, LightningDataModule class); the data module's SOURCES go on the card
 SYSTEMS: dict[str, tuple[str, str, str]] = {
@@ -36,7 +39,7 @@ SYSTEMS: dict[str, tuple[str, str, str]] = {
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsuite train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("system", help=f"one of: {', '.join(SYSTEMS)}")
-    parser.add_argument("cli_args", nargs=argparse.REMAINDER, help="LightningCLI arguments, or: export CKPT NAME")
+    parser.add_argument("cli_args", nargs=argparse.REMAINDER, help="LightningCLI arguments, or: export CKPT [MORE...] NAME")
     add_common_args(parser, device=False, force=True)
     return parser
 
@@ -57,24 +60,42 @@ def find_run_config(checkpoint: Path) -> Path | None:
     return None
 
 
-def export(system: str, checkpoint: Path, name: str, force: bool) -> Path:
-    """Write the checkpoint's model as shipped weights ``weights/<name>.*`` with a card."""
+def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The uniform mean of floating tensors over ``states`` (same keys and shapes); other tensors from the first."""
+    first = states[0]
+    for other in states[1:]:
+        if set(other) != set(first) or any(other[k].shape != first[k].shape for k in first):
+            raise UserError("the models to average do not have the same parameters (different configs?)")
+    return {
+        key: torch.stack([s[key].float() for s in states]).mean(0).to(value.dtype) if value.is_floating_point() else value
+        for key, value in first.items()
+    }
+
+
+def export(system: str, checkpoint: Path, name: str, force: bool, average_with: tuple[str, ...] = ()) -> Path:
+    """Write the checkpoint's model as shipped weights ``weights/<name>.*`` with a card; with ``average_with``
+    (more checkpoints or weights), the uniform average of all their parameters."""
     model_class, data_class = system_classes(system)
-    if not checkpoint.is_file():
-        raise UserError(f"{checkpoint}: no such checkpoint")
+    for source in (str(checkpoint), *average_with):
+        if source.endswith(".ckpt") and not Path(source).is_file():
+            raise UserError(f"{source}: no such checkpoint")
     stem = Path(name) if "/" in name else WEIGHTS_DIR / name
     if stem.with_suffix(".safetensors").exists() and not force:
         raise UserError(f"{stem}.safetensors: already exists (use --force to replace it)")
     lit = model_class.load_from_checkpoint(checkpoint, map_location="cpu")
+    if average_with:
+        try:
+            states = [lit.model.state_dict()] + [model_state(source) for source in average_with]
+        except WeightsError as error:
+            raise UserError(str(error)) from None
+        lit.model.load_state_dict(average_states(states))
     config = find_run_config(checkpoint)
+    command = f"rsuite train {system} fit --config {config}" if config else f"rsuite train {system} fit"
+    if average_with:
+        command += f" && rsuite train {system} export {checkpoint} {' '.join(average_with)} {name}"
     card = save_weights(
-        lit.model,
-        stem,
-        model_name=lit.hparams["model"],
-        data=data_class.SOURCES,
-        command=f"rsuite train {system} fit --config {config}" if config else f"rsuite train {system} fit",
-        metrics={},
-        metrics_command="",
+        lit.model, stem, model_name=lit.hparams["model"], data=data_class.SOURCES, command=command,
+        metrics={}, metrics_command="",
     )
     print(f"wrote {stem}.safetensors ({card['num_params']} parameters); run bench/ to fill in its metrics")
     return stem
@@ -83,9 +104,9 @@ def export(system: str, checkpoint: Path, name: str, force: bool) -> Path:
 def main(args: argparse.Namespace) -> int:
     if args.cli_args[:1] == ["export"]:
         rest = [a for a in args.cli_args[1:] if a != "--force"]  # --force may also follow NAME
-        if len(rest) != 2:
-            raise UserError("usage: rsuite train SYSTEM export CKPT NAME [--force]")
-        export(args.system, Path(rest[0]), rest[1], args.force or "--force" in args.cli_args)
+        if len(rest) < 2:
+            raise UserError("usage: rsuite train SYSTEM export CKPT [MORE_CKPT_OR_WEIGHTS...] NAME [--force]")
+        export(args.system, Path(rest[0]), rest[-1], args.force or "--force" in args.cli_args, tuple(rest[1:-1]))
         return 0
     from lightning.pytorch.cli import LightningCLI
 

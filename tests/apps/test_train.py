@@ -6,6 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from apps.common import UserError
+from apps.train import average_states
+
 REPO = Path(__file__).resolve().parents[2]
 
 TINY = json.dumps({"stem_channels": 8, "stage_channels": [8, 16, 16], "lstm_hidden": 16})
@@ -47,3 +54,37 @@ def test_fit_checkpoint_then_export_to_weights(tmp_path):
     assert card["command"].startswith("rsuite train digits fit --config") and card["data"]
     result = rsuite_train("export", str(checkpoint), str(tmp_path / "tiny"), cwd=tmp_path)
     assert result.returncode == 2 and "--force" in result.stderr
+
+
+def test_export_averages_checkpoints_and_weights(tmp_path):
+    result = rsuite_train(
+        "fit", "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path / "run"),
+        "--model.model_config", TINY, "--data.data_root", str(tmp_path / "no-data"), "--data.batch_size", "4",
+        "--data.samples_per_epoch", "4", "--data.num_workers", "0", "--data.val_synthetic", "8",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = next((tmp_path / "run").rglob("*.ckpt"))
+    shifted = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    for key, value in shifted["state_dict"].items():
+        if value.is_floating_point():
+            shifted["state_dict"][key] = value + 1.0
+    torch.save(shifted, tmp_path / "shifted.ckpt")
+    assert rsuite_train("export", str(checkpoint), str(tmp_path / "base"), cwd=tmp_path).returncode == 0
+    result = rsuite_train("export", str(checkpoint), str(tmp_path / "shifted.ckpt"), str(tmp_path / "base.safetensors"),
+                          str(tmp_path / "mean"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    base, mean = load_file(str(tmp_path / "base.safetensors")), load_file(str(tmp_path / "mean.safetensors"))
+    for key, value in base.items():
+        if value.is_floating_point():  # (x + (x + 1) + x) / 3, stored in float16
+            torch.testing.assert_close(mean[key].float(), value.float() + 1 / 3, atol=2e-3, rtol=2e-3)
+    assert "export" in json.loads((tmp_path / "mean.json").read_text())["command"]
+
+
+def test_export_refuses_models_of_other_configs(tmp_path):
+    first = {"w": torch.zeros(2, 3)}
+    with pytest.raises(UserError, match="same parameters"):
+        average_states([first, {"w": torch.zeros(3, 2)}])
+    result = rsuite_train("export", str(tmp_path / "missing.ckpt"), str(tmp_path / "x"), cwd=tmp_path)
+    assert result.returncode == 2 and "no such checkpoint" in result.stderr
