@@ -16,12 +16,17 @@ our normalised ones), all images of a set in one process so its start-up is amor
 
     python bench/digits.py --data-root data [--weights crnn-digits] [--n 500] [--views 5] [--write-card]
         [--speed-of crnn-zhan2017]   # also time other registered configs (untrained) on the first set
+        [--against crnn-digits]      # a second reader on the same images: paired counts and McNemar's p
+        [--seed 4242 --sets synth-hw synth-pr --no-tesseract]   # fresh draws, e.g. to choose a checkpoint
+
+The synthetic sets are drawn with seed 777 (the benchmark); choose among candidates on another seed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -40,7 +45,10 @@ from vision.digits import data
 from vision.digits.reader import CROP_MARGINS, read_digits
 
 
-def test_sets(data_root: Path, n: int) -> dict[str, tuple[list[np.ndarray], list[str]]]:
+SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg")
+
+
+def test_sets(data_root: Path, n: int, seed: int = 777) -> dict[str, tuple[list[np.ndarray], list[str]]]:
     sets = {}
     orand = data.load_orand(data_root, {data.VAL_FOLD})
     if orand:
@@ -54,7 +62,7 @@ def test_sets(data_root: Path, n: int) -> dict[str, tuple[list[np.ndarray], list
         generator = data.SyntheticDigits(glyphs, fonts, 32, config, segment_fonts=segment_fonts)
         if (name == "synth-hw" and not generator.use_handwritten) or (segment and not segment_fonts):
             continue
-        samples = [generator.render(np.random.default_rng([777, i])) for i in range(n)]
+        samples = [generator.render(np.random.default_rng([seed, i])) for i in range(n)]
         sets[name] = ([s[0] for s in samples], [s[1] for s in samples])
     return sets
 
@@ -110,6 +118,15 @@ def config_speeds(names: list[str], images: list[np.ndarray], shipped) -> None:
         print(f"{name:<15} {count_params(model) / 1e6:>6.2f} M {rate:>8.1f}")
 
 
+def paired(ours: list[str], theirs: list[str], truths: list[str]) -> dict[str, float]:
+    """Images only ours reads right, only theirs does, and McNemar's exact two-sided p for that split."""
+    only_ours = sum(o == t != h for o, h, t in zip(ours, theirs, truths))
+    only_theirs = sum(h == t != o for o, h, t in zip(ours, theirs, truths))
+    n, k = only_ours + only_theirs, min(only_ours, only_theirs)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return {"only_ours": only_ours, "only_theirs": only_theirs, "mcnemar_p": p}
+
+
 def score(predictions: list[str], truths: list[str]) -> dict[str, float]:
     return {
         "seq_acc": float(np.mean([p == t for p, t in zip(predictions, truths)])),
@@ -130,19 +147,29 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
     parser.add_argument("--speed-of", nargs="*", default=[], help="registered configs to time too (untrained)")
+    parser.add_argument("--against", help="weights of a second reader to compare on the same images (paired)")
+    parser.add_argument("--seed", type=int, default=777, help="synthetic draws (777: the benchmark's)")
+    parser.add_argument("--sets", nargs="+", choices=SET_NAMES, default=list(SET_NAMES))
+    parser.add_argument("--no-tesseract", dest="tesseract", action="store_false")
     args = parser.parse_args()
+    if args.write_card and (args.seed != 777 or set(args.sets) != set(SET_NAMES) or not args.tesseract):
+        parser.error("--write-card measures the benchmark: every set, seed 777, Tesseract beside")
     torch.set_num_threads(args.threads)
     model = load_model(args.weights)
+    other = load_model(args.against) if args.against else None
     results = {}
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
-    sets = test_sets(args.data_root, args.n)
+    sets = {k: v for k, v in test_sets(args.data_root, args.n, args.seed).items() if k in args.sets}
     for name, (images, truths) in sets.items():
         ours, confidences, ours_rate = run_ours(model, images, args.beam, args.crop, args.views)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
         row["ours_calibration"] = calibration(ours, truths, confidences)
-        tesseract = run_tesseract(images)
+        tesseract = run_tesseract(images) if args.tesseract else None
         if tesseract:
             row["tesseract"] = score(tesseract[0], truths) | {"images_per_s": tesseract[1]}
+        if other is not None:
+            theirs = run_ours(other, images, args.beam, args.crop, args.views)[0]
+            row["against"] = score(theirs, truths) | paired(ours, theirs, truths)
         results[name] = row
         t = row.get("tesseract", {"seq_acc": float("nan"), "cer": float("nan"), "images_per_s": float("nan")})
         ratio = row["ours"]["seq_acc"] / t["seq_acc"] if t["seq_acc"] else float("inf")
@@ -154,9 +181,14 @@ def main() -> int:
     for name, row in results.items():
         c = row["ours_calibration"]
         print(f"{name:<11} {c['confident_fraction']:>7.1%} {c['confident_acc']:>8.2%} {c['unsure_acc']:>8.2%}")
+    if other is not None:
+        print(f"\nagainst {args.against}: its accuracy, images only ours / only it reads right, McNemar's p")
+        for name, row in results.items():
+            a = row["against"]
+            print(f"{name:<11} {a['seq_acc']:>8.2%} {a['only_ours']:>5} {a['only_theirs']:>5} {a['mcnemar_p']:>8.3f}")
     if args.speed_of:
         config_speeds(args.speed_of, next(iter(sets.values()))[0], model)
-    if "tesseract" not in next(iter(results.values())):
+    if args.tesseract and "tesseract" not in next(iter(results.values())):
         print("(Tesseract not found: apt-get install tesseract-ocr to compare)")
     command = "python " + " ".join(sys.argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
