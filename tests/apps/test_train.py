@@ -37,16 +37,21 @@ def test_fast_dev_run_with_ddp_on_two_cpu_processes(tmp_path):
     assert "fast_dev_run" in result.stderr + result.stdout
 
 
-def test_fit_checkpoint_then_export_to_weights(tmp_path):
+def fit_tiny_checkpoint(tmp_path: Path, steps: int) -> Path:
+    """Train the tiny reader for ``steps`` steps of 4 items; its checkpoint."""
     result = rsuite_train(
-        "fit", "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1", "--trainer.accelerator", "cpu",
+        "fit", "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "1", "--trainer.accelerator", "cpu",
         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path / "run"),
         "--model.model_config", TINY, "--data.data_root", str(tmp_path / "no-data"), "--data.batch_size", "4",
-        "--data.samples_per_epoch", "8", "--data.num_workers", "0", "--data.val_synthetic", "8",
+        "--data.samples_per_epoch", str(4 * steps), "--data.num_workers", "0", "--data.val_synthetic", "8",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    checkpoint = next((tmp_path / "run").rglob("*.ckpt"))
+    return next((tmp_path / "run").rglob("*.ckpt"))
+
+
+def test_fit_checkpoint_then_export_to_weights(tmp_path):
+    checkpoint = fit_tiny_checkpoint(tmp_path, steps=2)
     result = rsuite_train("export", str(checkpoint), str(tmp_path / "tiny"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     card = json.loads((tmp_path / "tiny.json").read_text())
@@ -57,15 +62,7 @@ def test_fit_checkpoint_then_export_to_weights(tmp_path):
 
 
 def test_export_averages_checkpoints_and_weights(tmp_path):
-    result = rsuite_train(
-        "fit", "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.accelerator", "cpu",
-        "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path / "run"),
-        "--model.model_config", TINY, "--data.data_root", str(tmp_path / "no-data"), "--data.batch_size", "4",
-        "--data.samples_per_epoch", "4", "--data.num_workers", "0", "--data.val_synthetic", "8",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    checkpoint = next((tmp_path / "run").rglob("*.ckpt"))
+    checkpoint = fit_tiny_checkpoint(tmp_path, steps=1)
     shifted = torch.load(checkpoint, map_location="cpu", weights_only=False)
     for key, value in shifted["state_dict"].items():
         if value.is_floating_point():
