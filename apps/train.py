@@ -4,8 +4,9 @@ Everything after SYSTEM goes to LightningCLI: ``--trainer.accelerator/devices/st
 straight through (multi-GPU and multi-node training is Lightning's DDP), ``--ckpt_path last`` resumes,
 ``--print_config`` shows every option. ``rsuite train SYSTEM export CKPT NAME`` writes a Lightning
 checkpoint's model to ``weights/NAME.safetensors`` with its card (metrics are filled in by ``bench/``);
-``export CKPT MORE... NAME`` writes the uniform average of several models' parameters (checkpoints of one run,
-or shipped weights of the same config: checkpoint averaging and weight-space interpolation).
+``export SOURCE MORE... NAME`` writes the uniform average of several models' parameters (checkpoints of one
+run, or shipped weights of the same config: checkpoint averaging, weight-space interpolation); the first
+source, a checkpoint or weights, sets the config and the card.
 
 Example::
 
@@ -23,7 +24,9 @@ from pathlib import Path
 import torch
 
 from apps.common import UserError, add_common_args
-from recurrent.registry import WEIGHTS_DIR, WeightsError, model_state, save_weights
+from recurrent.registry import (
+    WEIGHTS_DIR, WeightsError, load_model, model_state, read_card, resolve_weights, save_weights,
+)
 
 # system -> (module, LightningModule class, LightningDataModule class); the data module's SOURCES go on the card
 SYSTEMS: dict[str, tuple[str, str, str]] = {
@@ -39,7 +42,7 @@ SYSTEMS: dict[str, tuple[str, str, str]] = {
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsuite train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("system", help=f"one of: {', '.join(SYSTEMS)}")
-    parser.add_argument("cli_args", nargs=argparse.REMAINDER, help="LightningCLI arguments, or: export CKPT [MORE...] NAME")
+    parser.add_argument("cli_args", nargs=argparse.REMAINDER, help="LightningCLI arguments, or: export SOURCE [MORE...] NAME")
     add_common_args(parser, device=False, force=True)
     return parser
 
@@ -72,30 +75,36 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     }
 
 
-def export(system: str, checkpoint: Path, name: str, force: bool, average_with: tuple[str, ...] = ()) -> Path:
-    """Write the checkpoint's model as shipped weights ``weights/<name>.*`` with a card; with ``average_with``
-    (more checkpoints or weights), the uniform average of all their parameters."""
-    model_class, data_class = system_classes(system)
-    for source in (str(checkpoint), *average_with):
+def _first_model(system: str, source: str) -> tuple[torch.nn.Module, str, str]:
+    """(model, registered name, how it was made) from a Lightning checkpoint or from shipped weights."""
+    if source.endswith(".ckpt"):
+        lit = system_classes(system)[0].load_from_checkpoint(source, map_location="cpu")
+        config = find_run_config(Path(source))
+        made = f"rsuite train {system} fit --config {config}" if config else f"rsuite train {system} fit"
+        return lit.model, lit.hparams["model"], made
+    card = read_card(resolve_weights(source)[1])
+    return load_model(source), card["model"], card["command"]
+
+
+def export(system: str, sources: list[str], name: str, force: bool) -> Path:
+    """Write a model as shipped weights ``weights/<name>.*`` with a card: a checkpoint's, or the uniform
+    average of the parameters of several checkpoints or weights (the first sets the config and the card)."""
+    data_class = system_classes(system)[1]
+    for source in sources:
         if source.endswith(".ckpt") and not Path(source).is_file():
             raise UserError(f"{source}: no such checkpoint")
     stem = Path(name) if "/" in name else WEIGHTS_DIR / name
     if stem.with_suffix(".safetensors").exists() and not force:
         raise UserError(f"{stem}.safetensors: already exists (use --force to replace it)")
-    lit = model_class.load_from_checkpoint(checkpoint, map_location="cpu")
-    if average_with:
-        try:
-            states = [lit.model.state_dict()] + [model_state(source) for source in average_with]
-        except WeightsError as error:
-            raise UserError(str(error)) from None
-        lit.model.load_state_dict(average_states(states))
-    config = find_run_config(checkpoint)
-    command = f"rsuite train {system} fit --config {config}" if config else f"rsuite train {system} fit"
-    if average_with:
-        command += f" && rsuite train {system} export {checkpoint} {' '.join(average_with)} {name}"
+    try:
+        model, model_name, command = _first_model(system, sources[0])
+        if len(sources) > 1:
+            model.load_state_dict(average_states([model.state_dict()] + [model_state(s) for s in sources[1:]]))
+            command += f" && rsuite train {system} export {' '.join(sources)} {name}"
+    except WeightsError as error:
+        raise UserError(str(error)) from None
     card = save_weights(
-        lit.model, stem, model_name=lit.hparams["model"], data=data_class.SOURCES, command=command,
-        metrics={}, metrics_command="",
+        model, stem, model_name=model_name, data=data_class.SOURCES, command=command, metrics={}, metrics_command=""
     )
     print(f"wrote {stem}.safetensors ({card['num_params']} parameters); run bench/ to fill in its metrics")
     return stem
@@ -105,8 +114,8 @@ def main(args: argparse.Namespace) -> int:
     if args.cli_args[:1] == ["export"]:
         rest = [a for a in args.cli_args[1:] if a != "--force"]  # --force may also follow NAME
         if len(rest) < 2:
-            raise UserError("usage: rsuite train SYSTEM export CKPT [MORE_CKPT_OR_WEIGHTS...] NAME [--force]")
-        export(args.system, Path(rest[0]), rest[-1], args.force or "--force" in args.cli_args, tuple(rest[1:-1]))
+            raise UserError("usage: rsuite train SYSTEM export CKPT_OR_WEIGHTS [MORE...] NAME [--force]")
+        export(args.system, rest[:-1], rest[-1], args.force or "--force" in args.cli_args)
         return 0
     from lightning.pytorch.cli import LightningCLI
 

@@ -77,6 +77,13 @@ def test_export_averages_checkpoints_and_weights(tmp_path):
         if value.is_floating_point():  # (x + (x + 1) + x) / 3, stored in float16
             torch.testing.assert_close(mean[key].float(), value.float() + 1 / 3, atol=2e-3, rtol=2e-3)
     assert "export" in json.loads((tmp_path / "mean.json").read_text())["command"]
+    result = rsuite_train("export", str(tmp_path / "mean.safetensors"), str(tmp_path / "base"), str(tmp_path / "mid"),
+                          cwd=tmp_path)  # weights first: interpolate between two shipped models
+    assert result.returncode == 0, result.stderr[-3000:]
+    mid = load_file(str(tmp_path / "mid.safetensors"))
+    for key, value in base.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(mid[key].float(), value.float() + 1 / 6, atol=2e-3, rtol=2e-3)
 
 
 def test_export_refuses_models_of_other_configs(tmp_path):
