@@ -129,7 +129,7 @@ class DigitsData(L.LightningDataModule):
         {"name": "hwd-1000 handwritten digits, items 0-79 per digit", "license": "MIT"},
         {"name": "OpenCV samples digits.png, columns 0-79 (Debian opencv-doc)", "license": "Apache-2.0 (OpenCV)"},
         {"name": "ORAND-CAR-A training split, folds 1-4 (fold 0 held out): whole images, digits cut from them and strings spliced from them", "license": "MIT (Labeled_ORAND-CAR-A)"},
-        {"name": "Debian font packages and matplotlib's DejaVu fonts", "license": "per font: OFL / GPL+FE / Bitstream Vera"},
+        {"name": "Debian font packages and matplotlib's DejaVu fonts; segment-display fonts (Debian fonts-dseg: DSEG7/DSEG14 Classic/Modern)", "license": "per font: OFL / GPL+FE / Bitstream Vera"},
     ]
 
     def __init__(
