@@ -48,9 +48,12 @@ from vision.digits.reader import CROP_MARGINS, read_digits
 SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg")
 
 
-def test_sets(data_root: Path, n: int, seed: int = 777) -> dict[str, tuple[list[np.ndarray], list[str]]]:
+def test_sets(
+    data_root: Path, n: int, seed: int = 777, names: tuple[str, ...] = SET_NAMES
+) -> dict[str, tuple[list[np.ndarray], list[str]]]:
     sets = {}
-    orand = data.load_orand(data_root, {data.VAL_FOLD})
+    wants_orand = {"orand", "orand-loose"} & set(names)
+    orand = data.load_orand(data_root, {data.VAL_FOLD}) if wants_orand else []
     if orand:
         sets["orand"] = ([data.load_image_gray(p) for p, _ in orand], [t for _, t in orand])
         loose = [np.pad(g, round(0.4 * g.shape[0]), constant_values=np.median(g)).astype(g.dtype) for g in sets["orand"][0]]
@@ -60,7 +63,8 @@ def test_sets(data_root: Path, n: int, seed: int = 777) -> dict[str, tuple[list[
     for name, fraction, segment in (("synth-hw", 1.0, 0.0), ("synth-pr", 0.0, 0.0), ("synth-seg", 0.0, 1.0)):
         config = data.SyntheticConfig(handwritten_fraction=fraction, segment_fraction=segment)
         generator = data.SyntheticDigits(glyphs, fonts, 32, config, segment_fonts=segment_fonts)
-        if (name == "synth-hw" and not generator.use_handwritten) or (segment and not segment_fonts):
+        unavailable = (name == "synth-hw" and not generator.use_handwritten) or (segment and not segment_fonts)
+        if name not in names or unavailable:
             continue
         samples = [generator.render(np.random.default_rng([seed, i])) for i in range(n)]
         sets[name] = ([s[0] for s in samples], [s[1] for s in samples])
@@ -159,7 +163,7 @@ def main() -> int:
     other = load_model(args.against) if args.against else None
     results = {}
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
-    sets = {k: v for k, v in test_sets(args.data_root, args.n, args.seed).items() if k in args.sets}
+    sets = {k: v for k, v in test_sets(args.data_root, args.n, args.seed, tuple(args.sets)).items() if k in args.sets}
     for name, (images, truths) in sets.items():
         ours, confidences, ours_rate = run_ours(model, images, args.beam, args.crop, args.views)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
