@@ -246,9 +246,10 @@ def random_text(rng: np.random.Generator, max_digits: int = MAX_DIGITS) -> str:
     return "".join(str(d) for d in rng.integers(0, 10, length))
 
 
-def _punctuate(rng: np.random.Generator, text: str, segment: bool = False) -> list[str]:
+def _punctuate(rng: np.random.Generator, text: str, segment: bool = False, sign: bool = False) -> list[str]:
     """Tokens to draw: the digits plus unlabelled separators as on cheques (``25.574.-``); with ``segment``
-    only those a segment display draws (``1.250.-``)."""
+    only those a segment display draws (``1.250.-``); with ``sign`` a leading ``$`` or ``#`` (unless another
+    leading mark is drawn), often followed by a space."""
     tokens = list(text)
     if rng.random() < 0.4 and len(text) > 3:
         out, group = [], rng.choice([".", " "] if segment else [".", ",", " "])
@@ -261,6 +262,8 @@ def _punctuate(rng: np.random.Generator, text: str, segment: bool = False) -> li
         tokens.append(str(rng.choice(SEGMENT_SEPARATORS if segment else SEPARATORS)))
     if rng.random() < 0.1:
         tokens.insert(0, "-" if segment else str(rng.choice(["$", "#", "-"])))
+    elif sign:
+        tokens[:0] = [str(rng.choice(["$", "#"]))] + [" "] * int(rng.random() < 0.4)
     return tokens
 
 
@@ -333,12 +336,14 @@ def _separator(rng: np.random.Generator, token: str, digit_h: int) -> np.ndarray
     return piece
 
 
-def render_printed(rng: np.random.Generator, fonts: list[Path], text: str, segment: bool = False) -> np.ndarray:
+def render_printed(
+    rng: np.random.Generator, fonts: list[Path], text: str, segment: bool = False, sign: bool = False
+) -> np.ndarray:
     """Render ``text`` (with unlabelled separators) in a random font, size, tracking and weight. ``segment``:
     ``fonts`` are segment display fonts; only display separators, and often the unlit segments faintly
-    visible behind each digit (an ``8`` at 8-30 % of the ink), as on LCDs."""
+    visible behind each digit (an ``8`` at 8-30 % of the ink), as on LCDs. ``sign``: a leading ``$``/``#``."""
     font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), int(rng.integers(28, 56)))
-    tokens = _punctuate(rng, text, segment)
+    tokens = _punctuate(rng, text, segment, sign)
     ghost = int(255 * rng.uniform(0.08, 0.3)) if segment and rng.random() < 0.4 else 0
     tracking = rng.uniform(-0.05, 0.4) * font.size
     widths = [font.getlength(t) for t in tokens]
@@ -412,6 +417,7 @@ class SyntheticConfig:
     max_digits: int = MAX_DIGITS
     recrop_fraction: float = 0.0  # strings cut to their ink by :func:`recrop`
     segment_fraction: float = 0.0  # of the printed strings, those in a segment display font (``segment_fonts``)
+    sign_fraction: float = 0.0  # of the other printed strings, those led by a ``$`` or ``#`` sign
 
 
 class SyntheticDigits(IterableDataset):
@@ -454,7 +460,8 @@ class SyntheticDigits(IterableDataset):
             ink = compose_handwritten(rng, self.writer_by_digit if writers else self.by_digit, text)
         else:
             segment = bool(self.config.segment_fraction and self.segment_fonts) and rng.random() < self.config.segment_fraction
-            ink = render_printed(rng, self.segment_fonts if segment else self.fonts, text, segment)
+            sign = not segment and bool(self.config.sign_fraction) and rng.random() < self.config.sign_fraction
+            ink = render_printed(rng, self.segment_fonts if segment else self.fonts, text, segment, sign)
         return degrade(rng, ink), text
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:

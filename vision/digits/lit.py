@@ -146,6 +146,7 @@ class DigitsData(L.LightningDataModule):
         splice_reader: str = "crnn-digits",
         recrop_fraction: float = 0.0,
         segment_fraction: float = 0.0,
+        sign_fraction: float = 0.0,
     ):
         """``splice_fraction``: of the real items, those spliced from training scans (two or three
         pieces, :class:`~vision.digits.splice.SplicedStrings`) cut at the digit boundaries that the
@@ -153,7 +154,8 @@ class DigitsData(L.LightningDataModule):
         its digits. ``recrop_fraction``: of the training items (synthetic and real, not spliced), those
         cut to their ink with random margins (:func:`~vision.digits.data.recrop`), as the reader cuts.
         ``segment_fraction``: of the synthetic printed strings, those in a segment display font
-        (``fonts/segment``; none there: no such strings)."""
+        (``fonts/segment``; none there: no such strings). ``sign_fraction``: of the other synthetic printed
+        strings, those led by a ``$`` or ``#`` (besides the 10 % of all strings led by a mark anyway)."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -168,7 +170,8 @@ class DigitsData(L.LightningDataModule):
         real = data.LabelledImages(orand, h.height, augment=True, recrop_fraction=h.recrop_fraction) if orand else None
         writers = data.cut_glyphs(real.images, real.texts) if real else []  # the images already read
         config = data.SyntheticConfig(
-            writer_fraction=h.writer_fraction, recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction
+            writer_fraction=h.writer_fraction, recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction,
+            sign_fraction=h.sign_fraction,
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,

@@ -148,7 +148,7 @@ def _dejavu(name: str):
 
 def test_segment_fraction_picks_the_display_fonts_per_printed_string(monkeypatch):
     calls = []
-    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
     printed, display = [_dejavu("DejaVuSerif.ttf")], [_dejavu("DejaVuSansMono.ttf")]
     for fraction, expected in [(0.0, 0.0), (1.0, 1.0), (0.3, 0.3)]:
         calls.clear()
@@ -170,6 +170,24 @@ def test_segment_fonts_leave_the_other_strings_as_drawn_before():
     for i in range(20):
         a, b = plain.render(np.random.default_rng([7, i])), with_display.render(np.random.default_rng([7, i]))
         assert a[1] == b[1] and np.array_equal(a[0], b[0])
+
+
+def test_sign_fraction_leads_that_share_of_plain_printed_strings_with_a_sign(monkeypatch):
+    calls = []
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False: calls.append((segment, sign)) or np.ones((40, 90), np.float32))
+    config = data.SyntheticConfig(handwritten_fraction=0.0, segment_fraction=0.5, sign_fraction=0.6)
+    synthetic = data.SyntheticDigits([], [_dejavu("DejaVuSerif.ttf")], 32, config, segment_fonts=[_dejavu("DejaVuSansMono.ttf")])
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        synthetic.render(rng)
+    assert not any(segment and sign for segment, sign in calls)  # displays draw no dollar signs
+    assert abs(np.mean([sign for segment, sign in calls if not segment]) - 0.6) < 0.08
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        text = data.random_text(rng)
+        tokens = data._punctuate(rng, text, sign=True)
+        assert "".join(t for t in tokens if t.isdigit()) == text
+        assert tokens[0] in ("$", "#", "-")  # the sign, or the mark drawn anyway in 10 % of strings
 
 
 def test_display_strings_only_carry_separators_a_display_draws():
