@@ -14,6 +14,8 @@ Parts (built in this order; each is one top-level folder of DATA_ROOT):
     images  Fashion-MNIST (Debian dataset-fashion-mnist)
     voices  8 kHz speech of more speakers: KLettres' recordings (one reader per language) and
             festival's diphone/HTS voices (Debian klettres-data, festvox-*)
+    prompts 8 kHz telephone prompts read by 7 real speakers (Debian asterisk-core-sounds-*-wav,
+            asterisk-prompt-*)
 
 Each part is made by tools/data_parts/<part>.py.  A part is built in
 DATA_ROOT/.staging/<part> and moved into place when complete, so an interrupted run
@@ -43,16 +45,17 @@ from data_parts.digits import build_digits
 from data_parts.fonts import build_fonts
 from data_parts.images import build_images
 from data_parts.photos import build_photos
+from data_parts.prompts import build_prompts
 from data_parts.speech import build_speech
 from data_parts.tts import build_tts
 from data_parts.videos import build_videos
 from data_parts.voices import build_voices
 
-PARTS = ("digits", "fonts", "photos", "videos", "speech", "tts", "images", "voices")
+PARTS = ("digits", "fonts", "photos", "videos", "speech", "tts", "images", "voices", "prompts")
 
 BUILDERS = {"digits": build_digits, "fonts": build_fonts, "photos": build_photos,
             "videos": build_videos, "speech": build_speech, "tts": build_tts, "images": build_images,
-            "voices": build_voices}
+            "voices": build_voices, "prompts": build_prompts}
 
 
 # --------------------------------------------------------------------------- driver

@@ -7,6 +7,9 @@ Sources under ``DATA_ROOT`` (``make data`` assembles it):
 * ``voices/index.tsv`` + ``voices/{klettres,festival}/``: more speakers, 8 kHz: KLettres' recordings of
   letters and syllables (one real reader per language, 20 languages) and festival's diphone/HTS voices
   (10 real speakers' units: English, Czech, Italian, Finnish, Catalan).
+* ``prompts/index.tsv`` + ``prompts/<speaker>/``: telephone prompts read by 7 real speakers (Debian's Asterisk
+  sound packages: English and Spanish by one reader, French by two, Italian by two, Russian, Colombian
+  Spanish), 8 kHz, about 165 minutes.
 * ``speech/fsdd/recordings/{digit}_{speaker}_{index}.wav``: 6 real speakers saying digits, 8 kHz.
 
 Audio may be WAV or FLAC (``AUDIO_SUFFIXES``).
@@ -42,7 +45,7 @@ from recurrent.streams import pass_rng, worker_share
 
 HELD_OUT_FSDD = "theo"
 HELD_OUT_EVERY = 8
-VOICE_FOLDERS = ("tts", "voices")  # each with an index.tsv of (file, engine, voice, text)
+VOICE_FOLDERS = ("tts", "voices", "prompts")  # each with an index.tsv of (file, engine, voice, text)
 SPEED_RANGE = (0.95, 1.05)
 LEVEL_DBFS = (-27.43, 2.57, -45.0, 0.0)  # mean, std, min, max
 MAX_PEAK = 0.9

@@ -12,6 +12,7 @@ from .common import Item, PartResult, apt_ensure, deb_source, debian_license, ru
 
 # TTS.
 TTS_RATE = 8000
+RECORDING_ENGINES = ("klettres", "asterisk")  # jobs that convert a recording rather than synthesise
 FLITE_UTTS_PER_VOICE = 100
 ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan",
                   "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
@@ -89,7 +90,7 @@ def make_sentences(n: int, seed: int = 0) -> list[str]:
 def _tts_job(job: VoiceJob) -> str | None:
     """Synthesise one utterance (or take a recording) as 8 kHz mono 16-bit; return an error or None."""
     engine, voice, args, text, dst = job
-    if engine == "klettres":  # a recording (args[0]), trimmed to its sound
+    if engine in RECORDING_ENGINES:  # a recording (args[0]), trimmed to its sound
         return _to_8k(args[0], dst, trim=True)
     raw = dst + ".raw.wav"
     text_in = None

@@ -2,7 +2,7 @@
 
 Writes ``.devdata/`` (git-ignored): digits (all), photos (with ``--photo-side`` > 0: all, that longest side), fonts up
 to ``--font-mb``, the held-out-split-preserving subset of speech as FLAC (``--per-voice`` utterances per
-voice of ``tts/`` and ``voices/``, ``--per-digit`` fsdd recordings per digit and speaker), the speechbrain
+voice of ``tts/``, ``voices/`` and ``prompts/``, ``--per-digit`` fsdd recordings per digit and speaker), the speechbrain
 mixtures and the AMI meeting excerpt's headset tracks (validation).
 Videos stay behind (the GPU image has no PyAV): FRVSR would train there on photos with synthetic motion;
 ``tools/device/train_gpu.sh`` trains the digit readers and the separators only, so photos are off by default.

@@ -57,14 +57,15 @@ def test_validation_speakers_are_every_eighth_voice_and_the_held_out_fsdd_speake
 
 
 def test_each_voice_index_holds_out_its_own_every_eighth_voice(tmp_path):
-    """Adding ``voices/`` must not move which TTS voices are held out (that would leak trained voices)."""
+    """Adding ``voices/`` or ``prompts/`` must not move which voices are held out (that would leak trained voices)."""
     root = _fake_root(tmp_path, voices=13)  # not a multiple of 8: one sorted list would shift the choice
     before = {u.speaker for u in data.list_utterances(root, "val")}
     _write_index(root / "voices", "klettres", 9)
+    _write_index(root / "prompts", "asterisk", 7)
     val = {u.speaker for u in data.list_utterances(root, "val")}
     train = {u.speaker for u in data.list_utterances(root, "train")}
-    assert val == before | {"klettres:v00", "klettres:v08"}
-    assert {f"klettres:v{v:02d}" for v in range(1, 8)} <= train
+    assert val == before | {"klettres:v00", "klettres:v08", "asterisk:v00"}
+    assert {f"klettres:v{v:02d}" for v in range(1, 8)} | {f"asterisk:v{v:02d}" for v in range(1, 7)} <= train
     assert all(u.path.is_file() for u in data.list_utterances(root, "train"))
 
 
