@@ -106,7 +106,11 @@ def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
 class SpeakerBank:
     """Utterances in memory (float32 (T,) at ``sample_rate``), grouped by speaker name."""
 
-    def __init__(self, audio: list[np.ndarray], speakers: list[str], sample_rate: int):
+    def __init__(
+        self, audio: list[np.ndarray], speakers: list[str], sample_rate: int, source_weights: dict[str, float] | None = None
+    ):
+        """``source_weights``: how often a speaker is drawn, by source (the part of its name before ``:``, e.g.
+        ``asterisk``), relative to 1 for sources not named; none: every speaker equally often."""
         if len(audio) != len(speakers):
             raise ValueError(f"{len(audio)} utterances but {len(speakers)} speaker names")
         if not audio:
@@ -118,12 +122,19 @@ class SpeakerBank:
             by_speaker.setdefault(speaker, []).append(i)
         self.speakers = sorted(by_speaker)
         self.by_speaker = [by_speaker[s] for s in self.speakers]
+        self.draw_p = None
+        if source_weights:
+            weights = np.array([source_weights.get(s.split(":")[0], 1.0) for s in self.speakers], np.float64)
+            self.draw_p = weights / weights.sum()
 
     @classmethod
-    def from_files(cls, utterances: list[Utterance], sample_rate: int) -> SpeakerBank:
+    def from_files(
+        cls, utterances: list[Utterance], sample_rate: int, source_weights: dict[str, float] | None = None
+    ) -> SpeakerBank:
         if not utterances:
             raise ValueError("no utterances: run `make data` or pass --data.data_root")
-        return cls([load_audio(u.path, sample_rate) for u in utterances], [u.speaker for u in utterances], sample_rate)
+        audio = [load_audio(u.path, sample_rate) for u in utterances]
+        return cls(audio, [u.speaker for u in utterances], sample_rate, source_weights)
 
     def track(self, rng: np.random.Generator, speaker: int, length: int, speed: bool) -> np.ndarray:
         """``length`` samples of one speaker: utterances with pauses, randomly cropped, maybe starting late."""
@@ -144,7 +155,7 @@ class SpeakerBank:
 
     def mix(self, rng: np.random.Generator, num_speakers: int, length: int, speed: bool = True):
         """One dynamic mixture of ``num_speakers`` distinct speakers -> (mixture (T,), sources (S, T))."""
-        speakers = rng.choice(len(self.speakers), num_speakers, replace=False)
+        speakers = rng.choice(len(self.speakers), num_speakers, replace=False, p=self.draw_p)
         sources = []
         for speaker in speakers:
             track = self.track(rng, int(speaker), length, speed)

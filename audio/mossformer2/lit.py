@@ -83,6 +83,8 @@ class SpeechMixData(L.LightningDataModule):
          "license": "GPL-2+"},
         {"name": "festival diphone/HTS voices (Debian festvox-*), sentences by `make data`; every 8th held out",
          "license": "per voice: free (festvox); generated audio"},
+        {"name": "telephone prompts of 7 real readers (Debian asterisk-core-sounds-*-wav, asterisk-prompt-*); "
+                 "every 8th held out (session 14 on)", "license": "CC-BY-SA-3.0 (core sounds, Menardi); GPL (Armelle, es-co)"},
     ]
 
     def __init__(
@@ -95,7 +97,11 @@ class SpeechMixData(L.LightningDataModule):
         samples_per_epoch: int = 16000,
         val_mixtures: int = 64,
         num_workers: int = 1,
+        source_weights: dict[str, float] | None = None,
     ):
+        """``source_weights``: how often the training mixtures draw a speaker of each source (``asterisk``,
+        ``klettres``, ``festival``, ``flite``, ``espeak``, ``fsdd``) relative to 1, e.g. ``{asterisk: 4}``
+        to hear the real prompt readers more often; none: every speaker equally often."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -104,7 +110,7 @@ class SpeechMixData(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         h = self.hparams
         if stage == "fit":
-            train_bank = data.SpeakerBank.from_files(data.list_utterances(self.root, "train"), h.sample_rate)
+            train_bank = data.SpeakerBank.from_files(data.list_utterances(self.root, "train"), h.sample_rate, h.source_weights)
             self.train_set = data.DynamicMixtures(train_bank, h.num_speakers, h.segment_s, h.samples_per_epoch)
         val_bank = data.SpeakerBank.from_files(data.list_utterances(self.root, "val"), h.sample_rate)
         self.val_sets = [data.FixedMixtures(val_bank, h.num_speakers, h.segment_s, h.val_mixtures)]

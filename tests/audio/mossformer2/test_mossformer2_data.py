@@ -96,6 +96,18 @@ def test_a_mixture_sums_distinct_speakers_at_levels_drawn_as_sepformer_does():
     assert low <= min(levels) and max(levels) <= high
 
 
+def test_source_weights_draw_each_sources_speakers_that_much_more_often():
+    """Speakers ``a:0``, ``a:1`` weighted 3 against ``b:0``, ``b:1`` at 1: a's share of single draws is 3/4."""
+    audio = [_tone(300 + 100 * k, 0.3).astype(np.float32) for k in range(4)]
+    names = ["a:0", "a:1", "b:0", "b:1"]
+    for weights, share in ((None, 0.5), ({"a": 3.0}, 0.75)):
+        bank = data.SpeakerBank(audio, names, RATE, source_weights=weights)
+        draws = [_speaker_of(bank.mix(np.random.default_rng(seed), 1, RATE // 4)[1][0]) for seed in range(400)]
+        assert abs(np.mean([d < 2 for d in draws]) - share) < 0.06
+    weighted = data.SpeakerBank(audio, names, RATE, source_weights={"a": 3.0})
+    assert all(len({_speaker_of(s) for s in weighted.mix(np.random.default_rng(seed), 2, RATE // 4)[1]}) == 2 for seed in range(50))
+
+
 def test_a_mixture_over_the_peak_is_scaled_down_with_its_sources(monkeypatch):
     monkeypatch.setattr(data, "LEVEL_DBFS", (-3.0, 0.0, -45.0, 0.0))  # every source at -3 dBFS RMS
     mixture, sources = _bank().mix(np.random.default_rng(0), 3, RATE)
