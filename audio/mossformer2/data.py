@@ -51,6 +51,7 @@ LEVEL_DBFS = (-27.43, 2.57, -45.0, 0.0)  # mean, std, min, max
 MAX_PEAK = 0.9
 LATE_START = (0.3, 0.5)  # probability that a source starts late, and the latest start (fraction of the segment)
 PAUSE_S = (0.05, 0.4)
+MIN_UTTERANCE_S = 0.1  # shorter files (a recording trimmed to nothing) are skipped
 AUDIO_SUFFIXES = (".wav", ".flac")
 
 
@@ -133,8 +134,11 @@ class SpeakerBank:
     ) -> SpeakerBank:
         if not utterances:
             raise ValueError("no utterances: run `make data` or pass --data.data_root")
-        audio = [load_audio(u.path, sample_rate) for u in utterances]
-        return cls(audio, [u.speaker for u in utterances], sample_rate, source_weights)
+        loaded = [(load_audio(u.path, sample_rate), u.speaker) for u in utterances]
+        kept = [(audio, speaker) for audio, speaker in loaded if len(audio) >= MIN_UTTERANCE_S * sample_rate]
+        if not kept:
+            raise ValueError(f"no utterance of {len(utterances)} lasts {MIN_UTTERANCE_S} s")
+        return cls([a for a, _ in kept], [s for _, s in kept], sample_rate, source_weights)
 
     def track(self, rng: np.random.Generator, speaker: int, length: int, speed: bool) -> np.ndarray:
         """``length`` samples of one speaker: utterances with pauses, randomly cropped, maybe starting late."""

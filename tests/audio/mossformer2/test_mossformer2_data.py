@@ -69,6 +69,19 @@ def test_each_voice_index_holds_out_its_own_every_eighth_voice(tmp_path):
     assert all(u.path.is_file() for u in data.list_utterances(root, "train"))
 
 
+def test_a_bank_from_files_skips_recordings_trimmed_to_nothing(tmp_path):
+    """A prompt that was all silence became an empty WAV; mixing must never draw it (resampling 0 samples fails)."""
+    _write(tmp_path / "empty.wav", np.zeros(0))
+    _write(tmp_path / "tone.wav", _tone(300, 0.5))
+    utterances = [data.Utterance(tmp_path / "empty.wav", "a:x"), data.Utterance(tmp_path / "tone.wav", "a:y"),
+                  data.Utterance(tmp_path / "tone.wav", "b:z")]
+    bank = data.SpeakerBank.from_files(utterances, RATE)
+    assert bank.speakers == ["a:y", "b:z"]
+    assert len(bank.mix(np.random.default_rng(0), 2, RATE)[0]) == RATE
+    with pytest.raises(ValueError, match="lasts"):
+        data.SpeakerBank.from_files(utterances[:1], RATE)
+
+
 def _bank(speakers=4, seconds=0.6):
     """Speaker k says a tone of 300 + 100·k Hz, so a source's speaker can be read off its spectrum."""
     audio = [_tone(300 + 100 * k, seconds).astype(np.float32) for k in range(speakers) for _ in range(2)]
