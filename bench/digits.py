@@ -68,7 +68,7 @@ def test_sets(
             continue
         samples = [generator.render(np.random.default_rng([seed, i])) for i in range(n)]
         sets[name] = ([s[0] for s in samples], [s[1] for s in samples])
-    return sets
+    return {name: sets[name] for name in SET_NAMES if name in sets and name in names}  # orand brings orand-loose
 
 
 def run_ours(
@@ -163,7 +163,7 @@ def main() -> int:
     other = load_model(args.against) if args.against else None
     results = {}
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
-    sets = {k: v for k, v in test_sets(args.data_root, args.n, args.seed, tuple(args.sets)).items() if k in args.sets}
+    sets = test_sets(args.data_root, args.n, args.seed, tuple(args.sets))
     for name, (images, truths) in sets.items():
         ours, confidences, ours_rate = run_ours(model, images, args.beam, args.crop, args.views)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}

@@ -39,20 +39,22 @@ def build_prompts(out: Path, shared: Path, jobs_n: int = 2) -> PartResult:
         return res
     if missing := sorted(set(PROMPT_SPEAKERS) - set(versions)):
         res.missing.append(f"prompts: not installed: {' '.join(missing)}")
-    jobs: list[VoiceJob] = []
+    installed: dict[str, list[str]] = {}  # speaker -> their installed packages
     for pkg, speaker in PROMPT_SPEAKERS.items():
-        for clip in prompt_clips(dpkg_files(pkg)) if pkg in versions else []:
+        if pkg in versions:
+            installed.setdefault(speaker, []).append(pkg)
+    jobs: list[VoiceJob] = []
+    for speaker, packages in installed.items():
+        clips = [(pkg, clip) for pkg in packages for clip in prompt_clips(dpkg_files(pkg))]
+        for pkg, clip in clips:
             name = f"{pkg.removeprefix('asterisk-')}_{clip.parent.name}_{clip.stem}"
             jobs.append(("asterisk", speaker, [str(clip)], clip.stem, str(out / speaker / f"{name}.wav")))
-    if not jobs:
-        return res
-    _synthesise(jobs, out, jobs_n)
-    for speaker in dict.fromkeys(PROMPT_SPEAKERS.values()):
-        packages = [p for p, s in PROMPT_SPEAKERS.items() if s == speaker and p in versions]
-        if packages:
+        if clips:
             res.items.append(Item(
                 f"prompts/{speaker}", " + ".join(deb_source(p, versions[p]) for p in packages) + f" + debian:sox={versions['sox']}",
                 " / ".join(dict.fromkeys(debian_license(p) for p in packages)),
                 note=f"telephone prompts read by {speaker}; {TTS_RATE} Hz, trimmed below {TRIM_DBFS} dBFS after peak -3 dBFS",
             ))
+    if jobs:
+        _synthesise(jobs, out, jobs_n)
     return res

@@ -37,6 +37,7 @@ VAL_FOLD = 0
 NUM_FOLDS = 5
 SEPARATORS = [".", ",", "-", ".-", "=", "/", "$"]
 SEPARATOR_CHARS = ".,-=/$#"
+SIGNS = ("$", "#")  # leading marks of amounts and numbers (unlabelled, like the separators)
 SEGMENT_SEPARATORS = [".", "-", ".-"]  # what a segment display draws besides digits
 SEGMENT_SEPARATOR_CHARS = ".-"
 MAX_OVERLAP = 0.4  # of the narrower of two neighbouring handwritten pieces
@@ -261,9 +262,9 @@ def _punctuate(rng: np.random.Generator, text: str, segment: bool = False, sign:
     if rng.random() < 0.3:
         tokens.append(str(rng.choice(SEGMENT_SEPARATORS if segment else SEPARATORS)))
     if rng.random() < 0.1:
-        tokens.insert(0, "-" if segment else str(rng.choice(["$", "#", "-"])))
+        tokens.insert(0, "-" if segment else str(rng.choice([*SIGNS, "-"])))
     elif sign:
-        tokens[:0] = [str(rng.choice(["$", "#"]))] + [" "] * int(rng.random() < 0.4)
+        tokens[:0] = [str(rng.choice(SIGNS))] + [" "] * int(rng.random() < 0.4)
     return tokens
 
 
