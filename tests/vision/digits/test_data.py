@@ -209,3 +209,15 @@ def test_segment_fonts_come_from_their_own_folder(tmp_path):
     assert [f.name for f in data.list_segment_fonts(tmp_path)] == ["DejaVuSansMono.ttf"]
     assert data.list_segment_fonts(None) == []
     assert data.list_fonts(tmp_path) == data.list_fonts(None)  # display fonts are not printed fonts
+
+
+def test_known_label_errors_are_corrected_unless_asked_for_the_published_labels(tmp_path):
+    folder = tmp_path / "digits" / "orand_car_a_train"
+    folder.mkdir(parents=True)
+    names = ["a_car_000340_png.rf.a.jpg", "a_car_000341_png.rf.b.jpg", "a_car_001165_png.rf.c.jpg"]
+    (folder / "labels.tsv").write_text("".join(f"{n}\t{t}\n" for n, t in zip(names, ["7397", "52", "153"])))
+    everything = set(range(data.NUM_FOLDS))
+    corrected = {p.name: t for p, t in data.load_orand(tmp_path, everything)}
+    published = {p.name: t for p, t in data.load_orand(tmp_path, everything, corrected=False)}
+    assert corrected == dict(zip(names, ["7393", "52", "15371"]))
+    assert published == dict(zip(names, ["7397", "52", "153"]))
