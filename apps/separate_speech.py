@@ -8,6 +8,9 @@ format (16-bit PCM stays 16-bit), each scaled to the mixture's loudness (RMS) an
 Long files are separated in overlapping chunks (``--chunk``, ``--overlap`` seconds) whose speaker order is
 aligned on the overlap, so speakers do not swap mid-file and model memory stays that of one chunk.
 
+A file that cannot be separated (unreadable, empty, too short, silent) gets one error line and the other
+inputs are still separated; the exit code is then 1, or 2 if no input could be separated.
+
 Examples::
 
     rsuite separate-speech call.wav --out-dir separated/
@@ -25,7 +28,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from apps.common import UserError, add_common_args, atomic_output, check_output, pick_device, require_file
+from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, check_output, pick_device, require_file
 from apps.models import WeightsError, load_model
 from audio.mossformer2.separate import DEFAULT_WEIGHTS, mono_mixture, separate
 
@@ -100,8 +103,14 @@ def main(args: argparse.Namespace) -> int:
         args.out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"{args.out_dir}: cannot create the output folder ({error.strerror})") from None
+    failed = 0
     for path in args.inputs:
-        audio, rate, subtype = read_audio(path)
+        try:
+            audio, rate, subtype = read_audio(path)
+        except UserError as error:  # one line per bad file; the others are still separated
+            print(f"rsuite separate-speech: error: {error}", file=sys.stderr)
+            failed += 1
+            continue
         seconds = audio.shape[-1] / rate
         with tqdm(total=round(seconds * model.config.sample_rate), unit="sample", unit_scale=True, disable=args.quiet,
                   desc=path.name, file=sys.stderr) as bar:
@@ -110,7 +119,7 @@ def main(args: argparse.Namespace) -> int:
         write_sources(sources.cpu(), paths, rate, subtype, args.force)
         if not args.quiet:
             print(f"{path} ({seconds:.1f} s, {rate} Hz) -> {', '.join(map(str, paths))}", file=sys.stderr)
-    return 0
+    return EXIT_BAD_INPUT if failed == len(args.inputs) else int(failed > 0)
 
 
 def demo(samples: Path, out: Path, args: argparse.Namespace) -> str:

@@ -1,5 +1,6 @@
 """`rsuite separate-speech` end to end with a tiny saved model: output names, rate and sample format,
-stereo input, no overwrite without --force, inputs untouched, bad input as one line with exit code 2."""
+stereo input, no overwrite without --force, inputs untouched, bad input as one line with exit code 2 (exit 1
+when other inputs could be separated)."""
 
 import hashlib
 import subprocess
@@ -64,6 +65,16 @@ def test_bad_input_is_one_line_with_exit_code_2(weights, tmp_path, make, message
     result = rsuite(str(path), "--out-dir", str(tmp_path), "--weights", weights)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_bad_file_among_several_is_reported_and_the_others_still_separated(weights, tmp_path):
+    silent, good = tmp_path / "silent.wav", tmp_path / "good.wav"
+    sf.write(silent, np.zeros(16000), 8000)
+    sf.write(good, speech_like(1.0, 8000), 8000)
+    result = rsuite(str(silent), str(good), "--out-dir", str(tmp_path / "out"), "--weights", weights, "--quiet")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"rsuite separate-speech: error: {silent}: silent: the recording holds no signal to separate"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_s1.wav", "good_s2.wav"]
 
 
 def test_a_missing_output_folder_is_created_but_not_for_missing_input(weights, tmp_path):
