@@ -272,23 +272,21 @@ HELD_OUT_REAL = {  # benchmark speakers: real recordings never used in training
 }
 
 
-def heldout_real_mixtures(
-    data_root: str | Path, sample_rate: int, segment_s: float = 6.0, ratios_db: tuple[float, ...] = (0.0, 2.5, -2.5)
+def speaker_track(recordings: list[np.ndarray], sample_rate: int, segment_s: float, pause_s: float = 0.1) -> np.ndarray:
+    """One speaker's recordings (float32 (T,) at ``sample_rate``) joined with ``pause_s`` of silence, cut or
+    zero-padded to ``segment_s``, scaled to unit RMS -> (segment_s · sample_rate,)."""
+    pause = np.zeros(int(pause_s * sample_rate), np.float32)
+    track = np.concatenate([piece for audio in recordings for piece in (audio, pause)])
+    length = int(segment_s * sample_rate)
+    track = np.pad(track, (0, max(0, length - len(track))))[:length]
+    return track / (np.sqrt(np.mean(track**2)) + 1e-8)
+
+
+def pair_mixtures(
+    tracks: dict[str, np.ndarray], ratios_db: tuple[float, ...] = (0.0, 2.5, -2.5)
 ) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """Two-speaker mixtures of the real held-out speakers (``HELD_OUT_REAL``): every pair of speakers, each
-    speaker's recordings joined with 0.1 s pauses and cut to ``segment_s``, equal RMS, then the second
-    speaker at ``ratios_db`` in turn. Returns (name, mixture (T,), sources (2, T)); empty without the data."""
-    root = Path(data_root)
-    tracks = {}
-    for speaker, pattern in HELD_OUT_REAL.items():
-        files = sorted(root.glob(pattern))
-        if not files:
-            continue
-        pause = np.zeros(int(0.1 * sample_rate), np.float32)
-        track = np.concatenate([piece for f in files for piece in (load_audio(f, sample_rate), pause)])
-        length = int(segment_s * sample_rate)
-        track = np.pad(track, (0, max(0, length - len(track))))[:length]
-        tracks[speaker] = track / (np.sqrt(np.mean(track**2)) + 1e-8)
+    """Every pair of equal-length unit-RMS ``tracks`` (sorted by name), the second speaker at ``ratios_db`` in
+    turn, scaled to a peak of 0.5 -> (``"a+b"``, mixture (T,), sources (2, T))."""
     items = []
     names = sorted(tracks)
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
@@ -299,3 +297,19 @@ def heldout_real_mixtures(
         sources = torch.from_numpy((sources * scale).astype(np.float32))
         items.append((f"{a}+{b}", sources.sum(0), sources))
     return items
+
+
+def heldout_real_mixtures(
+    data_root: str | Path, sample_rate: int, segment_s: float = 6.0, ratios_db: tuple[float, ...] = (0.0, 2.5, -2.5)
+) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Two-speaker mixtures of the real held-out speakers (``HELD_OUT_REAL``): every pair of speakers, each
+    speaker's recordings joined with 0.1 s pauses and cut to ``segment_s``, equal RMS, then the second
+    speaker at ``ratios_db`` in turn (:func:`speaker_track`, :func:`pair_mixtures`). Returns (name, mixture
+    (T,), sources (2, T)); empty without the data."""
+    root = Path(data_root)
+    tracks = {}
+    for speaker, pattern in HELD_OUT_REAL.items():
+        files = sorted(root.glob(pattern))
+        if files:
+            tracks[speaker] = speaker_track([load_audio(f, sample_rate) for f in files], sample_rate, segment_s)
+    return pair_mixtures(tracks, ratios_db)

@@ -211,3 +211,12 @@ def test_the_data_module_validates_on_held_out_voices_and_ami_speakers(tmp_path)
     assert mixture.shape == (2, RATE // 2) and sources.shape == (2, 2, RATE // 2)
     mixture, sources = next(iter(module.train_dataloader()))
     assert sources.shape == (2, 2, RATE // 2)
+
+
+def test_a_speaker_track_joins_recordings_with_pauses_at_unit_rms():
+    first, second = np.ones(4, np.float32), 2 * np.ones(3, np.float32)
+    track = data.speaker_track([first, second], sample_rate=10, segment_s=1.2, pause_s=0.2)
+    assert track.shape == (12,)
+    np.testing.assert_allclose(np.sqrt(np.mean(track**2)), 1.0, rtol=1e-5)
+    assert (track[4:6] == 0).all() and (track[9:] == 0).all()  # the pauses, then zero padding
+    assert track[6] == 2 * track[0]
