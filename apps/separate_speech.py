@@ -88,10 +88,14 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("need --speakers >= 1 and 0 < --overlap < --chunk")
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise UserError(f"{args.out_dir}: not a folder")
+    writers: dict[Path, Path] = {}
     for path in args.inputs:  # refuse before any work
         require_file(path)
-        if args.out_dir.is_dir():
-            for out in output_paths(path, args.out_dir, args.speakers):
+        for out in output_paths(path, args.out_dir, args.speakers):
+            if out in writers:
+                raise UserError(f"{writers[out]} and {path} would both write {out}: separate them into different --out-dir")
+            writers[out] = path
+            if args.out_dir.is_dir():
                 check_output(out, args.force)
     try:
         model = load_model(args.weights, device=pick_device(args.device))
@@ -108,6 +112,8 @@ def main(args: argparse.Namespace) -> int:
         try:
             audio, rate, subtype = read_audio(path)
         except UserError as error:  # one line per bad file; the others are still separated
+            if args.debug:
+                raise
             print(f"rsuite separate-speech: error: {error}", file=sys.stderr)
             failed += 1
             continue

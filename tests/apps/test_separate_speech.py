@@ -77,6 +77,15 @@ def test_a_bad_file_among_several_is_reported_and_the_others_still_separated(wei
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_s1.wav", "good_s2.wav"]
 
 
+def test_two_inputs_that_would_write_the_same_files_are_refused_before_any_work(weights, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        sf.write(tmp_path / folder / "call.wav", speech_like(1.0, 8000), 8000)
+    result = rsuite(str(tmp_path / "a" / "call.wav"), str(tmp_path / "b" / "call.wav"), "--out-dir", str(tmp_path / "out"), "--weights", weights)
+    assert result.returncode == 2 and "would both write" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_missing_output_folder_is_created_but_not_for_missing_input(weights, tmp_path):
     path = tmp_path / "in.wav"
     sf.write(path, speech_like(1.0, 8000), 8000)
