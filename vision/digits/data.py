@@ -486,10 +486,14 @@ class SyntheticDigits(IterableDataset):
 # ------------------------------------------------------------------------------------------------ real
 
 
+def orand_source(file_name: str) -> str:
+    """The source number of an ORAND-CAR-A crop's file name (``a_car_000154_png.rf.<hash>.jpg`` -> ``a_car_000154``)."""
+    return file_name.split("_png")[0]
+
+
 def orand_fold(file_name: str) -> int:
-    """Deterministic fold (0..4) of an ORAND-CAR-A crop from its source number (``a_car_000154``)."""
-    key = file_name.split("_png")[0]
-    return int(hashlib.sha1(key.encode()).hexdigest(), 16) % NUM_FOLDS
+    """Deterministic fold (0..4) of an ORAND-CAR-A crop from its source number (:func:`orand_source`)."""
+    return int(hashlib.sha1(orand_source(file_name).encode()).hexdigest(), 16) % NUM_FOLDS
 
 
 # ``labels.tsv`` entries that contradict their image, by source number -> the digits the image shows. The first
@@ -515,7 +519,7 @@ def load_orand(data_root: str | Path, folds: set[int], corrected: bool = True) -
     for line in (folder / "labels.tsv").read_text().splitlines():
         name, text = line.split("\t")
         if orand_fold(name) in folds:
-            items.append((folder / name, fixes.get(name.split("_png")[0], text)))
+            items.append((folder / name, fixes.get(orand_source(name), text)))
     return items
 
 
