@@ -497,17 +497,24 @@ def orand_fold(file_name: str) -> int:
 
 
 # ``labels.tsv`` entries that contradict their image, by source number -> the digits the image shows. The first
-# three are listed in the data's README; the others were found by looking at every image of fold 0 beside its
-# label, without any reader's output (session 15: 5 of 213).
+# four are listed in the data's README; the others were found by looking at every image beside its label, without
+# any reader's output (fold 0, session 15: 5 of 213; the training folds, session 16: 6 more of 867).
 ORAND_LABEL_FIXES = {
     "a_car_000768": "17146",  # "17.146", labelled 17746
     "a_car_001037": "110820",  # "110.820", labelled 110800
     "a_car_001165": "15371",  # "15.371", labelled 153
+    "a_car_001167": "109",  # "109,", labelled 2
     "a_car_000340": "7393",  # "7.393", labelled 7397
     "a_car_000365": "13817",  # "13817.", labelled 13317
     "a_car_000498": "104927",  # labelled 104027
     "a_car_001027": "15775",  # "15.775", labelled 11775
     "a_car_001086": "97060",  # "97060.", labelled 97066
+    "a_car_000414": "30880",  # "30.880", labelled 30000
+    "a_car_000525": "22107",  # labelled 72107
+    "a_car_000817": "1119",  # labelled 1111
+    "a_car_000885": "40000",  # "40.000", labelled 44000
+    "a_car_000977": "19620",  # labelled 11620
+    "a_car_001192": "198",  # labelled 178
 }
 
 
