@@ -23,10 +23,11 @@ import numpy as np
 import torch
 
 from apps.models import load_model
-from audio.mossformer2.data import heldout_real_mixtures, list_utterances, load_audio, pair_mixtures, speaker_track
+from audio.mossformer2.data import (
+    RECORDED_SOURCES, heldout_real_mixtures, list_utterances, load_audio, pair_mixtures, speaker_track,
+)
 from bench.separation import score
 
-RECORDED = {"klettres", "asterisk", "fsdd"}  # sources whose speech is a person's recording, not synthesis
 SEGMENT_S = 6.0
 
 
@@ -71,7 +72,7 @@ def main() -> int:
     rate = next(iter(models.values())).config.sample_rate
     sets = {("benchmark held-out real", "—", "real"): [(m, s) for _, m, s in heldout_real_mixtures(args.data_root, rate)]}
     for (source, split), tracks in source_groups(args.data_root, rate, args.speakers).items():
-        kind = "real" if source in RECORDED else "synthetic"
+        kind = "real" if source in RECORDED_SOURCES else "synthetic"
         sets[(source, "train split" if split == "train" else "held out", kind)] = [(m, s) for _, m, s in pair_mixtures(tracks)]
     print(f"{'speakers':<24} {'split':<10} {'kind':<9} {'n':>3} | " + " | ".join(f"{name:>14}" for name in models))
     for (source, split, kind), items in sets.items():

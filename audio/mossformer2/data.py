@@ -17,7 +17,7 @@ Audio may be WAV or FLAC (``AUDIO_SUFFIXES``).
 Held out from training, for validation: the fsdd speaker ``HELD_OUT_FSDD`` and every ``HELD_OUT_EVERY``-th
 voice of each index (sorted by name), and the real meeting speakers of ``speech/ami_seriously`` (``ami_utterances``:
 real speech that no benchmark uses, so checkpoints can be chosen on real voices without touching the
-benchmark's). The other real recordings (``speech/librispeech_librosa``, ``cmu_arctic_pra``,
+benchmark's; with the held-out prompt and KLettres readers: ``recorded_validation_bank``). The other real recordings (``speech/librispeech_librosa``, ``cmu_arctic_pra``,
 ``speechbrain_separation``) are never trained on: they are the benchmark's.
 
 Dynamic mixing (as SepFormer's recipe): each source is a random speaker's utterances, speed-perturbed
@@ -53,6 +53,7 @@ LATE_START = (0.3, 0.5)  # probability that a source starts late, and the latest
 PAUSE_S = (0.05, 0.4)
 MIN_UTTERANCE_S = 0.1  # shorter files (a recording trimmed to nothing) are skipped
 AUDIO_SUFFIXES = (".wav", ".flac")
+RECORDED_SOURCES = ("klettres", "asterisk", "fsdd")  # sources whose speech is a person's recording, not synthesis
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,13 @@ def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
     return AF.resample(torch.from_numpy(audio), round(100 * factor), 100).numpy()
 
 
+def load_utterances(utterances: list[Utterance], sample_rate: int) -> tuple[list[np.ndarray], list[str]]:
+    """The utterances' audio (:func:`load_audio`) and speaker names, skipping files under ``MIN_UTTERANCE_S``."""
+    loaded = [(load_audio(u.path, sample_rate), u.speaker) for u in utterances]
+    kept = [(audio, speaker) for audio, speaker in loaded if len(audio) >= MIN_UTTERANCE_S * sample_rate]
+    return [a for a, _ in kept], [s for _, s in kept]
+
+
 class SpeakerBank:
     """Utterances in memory (float32 (T,) at ``sample_rate``), grouped by speaker name."""
 
@@ -134,11 +142,10 @@ class SpeakerBank:
     ) -> SpeakerBank:
         if not utterances:
             raise ValueError("no utterances: run `make data` or pass --data.data_root")
-        loaded = [(load_audio(u.path, sample_rate), u.speaker) for u in utterances]
-        kept = [(audio, speaker) for audio, speaker in loaded if len(audio) >= MIN_UTTERANCE_S * sample_rate]
-        if not kept:
+        audio, speakers = load_utterances(utterances, sample_rate)
+        if not audio:
             raise ValueError(f"no utterance of {len(utterances)} lasts {MIN_UTTERANCE_S} s")
-        return cls([a for a, _ in kept], [s for _, s in kept], sample_rate, source_weights)
+        return cls(audio, speakers, sample_rate, source_weights)
 
     def track(self, rng: np.random.Generator, speaker: int, length: int, speed: bool) -> np.ndarray:
         """``length`` samples of one speaker: utterances with pauses, randomly cropped, maybe starting late."""
@@ -260,6 +267,18 @@ def ami_utterances(
                 audio.append(tracks[k, start * hop : stop * hop])
                 speakers.append(f"ami-{k}")
     return audio, speakers
+
+
+def recorded_validation_bank(data_root: str | Path, sample_rate: int) -> SpeakerBank | None:
+    """Real voices that neither training nor a benchmark uses, to choose checkpoints on: the AMI meeting speakers
+    (:func:`ami_utterances`) and the held-out speakers of the recorded sources (``RECORDED_SOURCES``) but fsdd,
+    whose held-out speaker is a benchmark's. With ``make data``'s sources: 3 AMI speakers, one prompt reader and
+    two KLettres readers. None with fewer than two speakers."""
+    audio, speakers = ami_utterances(data_root, sample_rate)
+    held_out = [u for u in list_utterances(data_root, "val") if u.speaker.split(":")[0] in RECORDED_SOURCES]
+    more_audio, more_speakers = load_utterances([u for u in held_out if not u.speaker.startswith("fsdd:")], sample_rate)
+    audio, speakers = audio + more_audio, speakers + more_speakers
+    return SpeakerBank(audio, speakers, sample_rate) if len(set(speakers)) >= 2 else None
 
 
 HELD_OUT_REAL = {  # benchmark speakers: real recordings never used in training
