@@ -15,9 +15,10 @@ Sources under ``DATA_ROOT`` (``make data`` assembles it):
 Audio may be WAV or FLAC (``AUDIO_SUFFIXES``).
 
 Held out from training, for validation: the fsdd speaker ``HELD_OUT_FSDD`` and every ``HELD_OUT_EVERY``-th
-voice of each index (sorted by name), and the real meeting speakers of ``speech/ami_seriously`` (``ami_utterances``:
-real speech that no benchmark uses, so checkpoints can be chosen on real voices without touching the
-benchmark's; with the held-out prompt and KLettres readers: ``recorded_validation_bank``). The other real recordings (``speech/librispeech_librosa``, ``cmu_arctic_pra``,
+voice of each index (sorted by name), and the real meeting speakers of ``speech/ami_seriously``
+(``ami_utterances``: real speech that no benchmark uses, so checkpoints can be chosen on real voices without
+touching the benchmark's; with the held-out prompt and KLettres readers, ``held_out_readers``). The other real
+recordings (``speech/librispeech_librosa``, ``cmu_arctic_pra``,
 ``speechbrain_separation``) are never trained on: they are the benchmark's.
 
 Dynamic mixing (as SepFormer's recipe): each source is a random speaker's utterances, speed-perturbed
@@ -269,16 +270,14 @@ def ami_utterances(
     return audio, speakers
 
 
-def recorded_validation_bank(data_root: str | Path, sample_rate: int) -> SpeakerBank | None:
-    """Real voices that neither training nor a benchmark uses, to choose checkpoints on: the AMI meeting speakers
-    (:func:`ami_utterances`) and the held-out speakers of the recorded sources (``RECORDED_SOURCES``) but fsdd,
-    whose held-out speaker is a benchmark's. With ``make data``'s sources: 3 AMI speakers, one prompt reader and
-    two KLettres readers. None with fewer than two speakers."""
-    audio, speakers = ami_utterances(data_root, sample_rate)
-    held_out = [u for u in list_utterances(data_root, "val") if u.speaker.split(":")[0] in RECORDED_SOURCES]
-    more_audio, more_speakers = load_utterances([u for u in held_out if not u.speaker.startswith("fsdd:")], sample_rate)
-    audio, speakers = audio + more_audio, speakers + more_speakers
-    return SpeakerBank(audio, speakers, sample_rate) if len(set(speakers)) >= 2 else None
+def held_out_readers(data_root: str | Path, sample_rate: int) -> tuple[list[np.ndarray], list[str]]:
+    """Utterances of the held-out speakers of the recorded sources (``RECORDED_SOURCES``) but fsdd, whose held-out
+    speaker is a benchmark's: (audio list, speaker names). With ``make data``'s sources one prompt reader and two
+    KLettres readers; with the AMI speakers (:func:`ami_utterances`), real voices that neither training nor a
+    benchmark uses."""
+    sources = set(RECORDED_SOURCES) - {"fsdd"}
+    readers = [u for u in list_utterances(data_root, "val") if u.speaker.split(":")[0] in sources]
+    return load_utterances(readers, sample_rate)
 
 
 HELD_OUT_REAL = {  # benchmark speakers: real recordings never used in training

@@ -70,10 +70,10 @@ class SeparationSystem(L.LightningModule):
 
 class SpeechMixData(L.LightningDataModule):
     """Dynamic mixtures of the training speakers; validation on fixed mixtures of held-out speakers
-    (``heldout``: synthetic voices and one fsdd speaker), on fixed mixtures of the real AMI meeting speakers
-    (``ami``: the real voices sessions 9-15 chose checkpoints on), on fixed mixtures of those and the held-out
-    readers of the other recorded sources (``recorded``: more real voices to choose on,
-    :func:`~audio.mossformer2.data.recorded_validation_bank`) and, for two speakers, the 4 real mixtures of
+    (``heldout``: every voice of the validation split, synthetic and recorded), on fixed mixtures of the real AMI
+    meeting speakers (``ami``: the real voices sessions 9-15 chose checkpoints on), on fixed mixtures of those and
+    the held-out readers of the recorded sources (``recorded``, when there are such readers: more real voices to
+    choose on, :func:`~audio.mossformer2.data.held_out_readers`) and, for two speakers, the 4 real mixtures of
     ``speech/speechbrain_separation`` (``real``: a benchmark set, shown for information).
     See :mod:`audio.mossformer2.data` for sources, splits and the mixing recipe."""
 
@@ -122,8 +122,9 @@ class SpeechMixData(L.LightningDataModule):
             ami_bank = data.SpeakerBank(ami_audio, ami_speakers, h.sample_rate)
             self.val_sets.append(data.FixedMixtures(ami_bank, h.num_speakers, h.segment_s, h.val_mixtures))
             self.val_names.append("ami")
-        recorded = data.recorded_validation_bank(self.root, h.sample_rate)
-        if recorded and len(recorded.speakers) >= h.num_speakers:
+        readers_audio, readers = data.held_out_readers(self.root, h.sample_rate)
+        if readers and len(set(ami_speakers + readers)) >= h.num_speakers:
+            recorded = data.SpeakerBank(ami_audio + readers_audio, ami_speakers + readers, h.sample_rate)
             self.val_sets.append(data.FixedMixtures(recorded, h.num_speakers, h.segment_s, h.val_mixtures))
             self.val_names.append("recorded")
         real = data.speechbrain_mixtures(self.root, h.sample_rate) if h.num_speakers == 2 else []

@@ -206,7 +206,11 @@ def test_the_data_module_validates_on_held_out_voices_and_ami_speakers(tmp_path)
     _write_ami(root, AMI_TURNS)
     module = SpeechMixData(data_root=str(root), segment_s=0.5, batch_size=2, samples_per_epoch=4, val_mixtures=3)
     module.setup("fit")
+    assert module.val_names == ["heldout", "ami"]  # no recorded reader held out: no set that repeats ami
+    _write_index(root / "voices", "klettres", 9)
+    module.setup("fit")
     assert module.val_names == ["heldout", "ami", "recorded"]
+    assert module.val_sets[2].bank.speakers == ["ami-0", "ami-1", "ami-2", "klettres:v00", "klettres:v08"]
     for loader in module.val_dataloader()[1:]:
         mixture, sources = next(iter(loader))
         assert mixture.shape == (2, RATE // 2) and sources.shape == (2, 2, RATE // 2)
@@ -214,16 +218,14 @@ def test_the_data_module_validates_on_held_out_voices_and_ami_speakers(tmp_path)
     assert sources.shape == (2, 2, RATE // 2)
 
 
-def test_the_recorded_validation_voices_are_ami_and_held_out_readers_but_no_benchmark_speaker(tmp_path):
+def test_the_held_out_readers_are_the_recorded_sources_validation_speakers_but_the_benchmarks(tmp_path):
     root = _fake_root(tmp_path)
+    assert data.held_out_readers(root, RATE) == ([], [])  # fsdd's held-out speaker is a benchmark speaker
     _write_index(root / "voices", "klettres", 9)
     _write_index(root / "prompts", "asterisk", 7)
-    assert data.recorded_validation_bank(root, RATE).speakers == ["asterisk:v00", "klettres:v00", "klettres:v08"]
-    _write_ami(root, AMI_TURNS)
-    bank = data.recorded_validation_bank(root, RATE)
-    assert bank.speakers == ["ami-0", "ami-1", "ami-2", "asterisk:v00", "klettres:v00", "klettres:v08"]
-    assert f"fsdd:{data.HELD_OUT_FSDD}" in {u.speaker for u in data.list_utterances(root, "val")}  # held out, yet not here
-    assert data.recorded_validation_bank(_fake_root(tmp_path / "synthetic only"), RATE) is None
+    audio, speakers = data.held_out_readers(root, RATE)
+    assert sorted(set(speakers)) == ["asterisk:v00", "klettres:v00", "klettres:v08"]
+    assert len(audio) == len(speakers) == 6 and all(len(a) == RATE // 2 for a in audio)
 
 
 def test_a_speaker_track_joins_recordings_with_pauses_at_unit_rms():
