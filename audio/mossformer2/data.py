@@ -54,6 +54,8 @@ LATE_START = (0.3, 0.5)  # probability that a source starts late, and the latest
 PAUSE_S = (0.05, 0.4)
 MIN_UTTERANCE_S = 0.1  # shorter files (a recording trimmed to nothing) are skipped
 AUDIO_SUFFIXES = (".wav", ".flac")
+CLOSE_PITCH_ST = 2.0  # semitones between median pitches that make two voices alike (close-pitch mixing)
+PITCH_UTTERANCES = 8  # utterances per speaker whose median pitch stands for the speaker
 RECORDED_SOURCES = ("klettres", "asterisk", "fsdd")  # sources whose speech is a person's recording, not synthesis
 
 
@@ -113,14 +115,44 @@ def load_utterances(utterances: list[Utterance], sample_rate: int) -> tuple[list
     return [a for a, _ in kept], [s for _, s in kept]
 
 
+def median_pitch(
+    audio: np.ndarray, sample_rate: int, frame_s: float = 0.04, fmin: float = 70.0, fmax: float = 400.0
+) -> float:
+    """Median F0 (Hz) of the voiced frames of speech, float32 (T,) at ``sample_rate``; NaN without any. A frame
+    (``frame_s``) counts when louder than 0.3 of the whole recording's RMS, and is voiced when its normalised
+    autocorrelation peaks above 0.5 at a lag within [``fmin``, ``fmax``]. A coarse voice descriptor for drawing
+    speakers (torchaudio's ``detect_pitch_frequency`` makes no voicing decision), not a pitch tracker."""
+    n = int(frame_s * sample_rate)
+    frames = audio[: len(audio) // n * n].reshape(-1, n).astype(np.float64)
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    frames = frames[np.sqrt(np.mean(frames**2, axis=1)) > 0.3 * np.sqrt(np.mean(audio.astype(np.float64) ** 2))]
+    if not len(frames):
+        return float("nan")
+    autocorrelation = np.fft.irfft(np.abs(np.fft.rfft(frames, 2 * n)) ** 2)[:, :n]
+    autocorrelation /= autocorrelation[:, :1] + 1e-12
+    low, high = int(sample_rate / fmax), int(sample_rate / fmin)
+    lags = low + np.argmax(autocorrelation[:, low:high], axis=1)
+    voiced = autocorrelation[np.arange(len(lags)), lags] > 0.5
+    return float(np.median(sample_rate / lags[voiced])) if voiced.any() else float("nan")
+
+
 class SpeakerBank:
     """Utterances in memory (float32 (T,) at ``sample_rate``), grouped by speaker name."""
 
     def __init__(
-        self, audio: list[np.ndarray], speakers: list[str], sample_rate: int, source_weights: dict[str, float] | None = None
+        self,
+        audio: list[np.ndarray],
+        speakers: list[str],
+        sample_rate: int,
+        source_weights: dict[str, float] | None = None,
+        close_pitch_fraction: float = 0.0,
     ):
         """``source_weights``: how often a speaker is drawn, by source (the part of its name before ``:``, e.g.
-        ``asterisk``), relative to 1 for sources not named; none: every speaker equally often."""
+        ``asterisk``), relative to 1 for sources not named; none: every speaker equally often.
+        ``close_pitch_fraction``: of the mixtures, those whose other speakers are drawn among the speakers whose
+        median pitch (:func:`median_pitch` of up to ``PITCH_UTTERANCES`` of their utterances) lies within
+        ``CLOSE_PITCH_ST`` of the first speaker's (when there are enough): pairs of like voices, which small
+        separators fail on (session 16)."""
         if len(audio) != len(speakers):
             raise ValueError(f"{len(audio)} utterances but {len(speakers)} speaker names")
         if not audio:
@@ -136,17 +168,25 @@ class SpeakerBank:
         if source_weights:
             weights = np.array([source_weights.get(s.split(":")[0], 1.0) for s in self.speakers], np.float64)
             self.draw_p = weights / weights.sum()
+        self.close_pitch_fraction = close_pitch_fraction
+        self.pitch = None
+        if close_pitch_fraction:
+            self.pitch = np.array([
+                median_pitch(np.concatenate([audio[i] for i in indices[:PITCH_UTTERANCES]]), sample_rate)
+                for indices in self.by_speaker
+            ])
 
     @classmethod
     def from_files(
-        cls, utterances: list[Utterance], sample_rate: int, source_weights: dict[str, float] | None = None
+        cls, utterances: list[Utterance], sample_rate: int, source_weights: dict[str, float] | None = None,
+        close_pitch_fraction: float = 0.0,
     ) -> SpeakerBank:
         if not utterances:
             raise ValueError("no utterances: run `make data` or pass --data.data_root")
         audio, speakers = load_utterances(utterances, sample_rate)
         if not audio:
             raise ValueError(f"no utterance of {len(utterances)} lasts {MIN_UTTERANCE_S} s")
-        return cls(audio, speakers, sample_rate, source_weights)
+        return cls(audio, speakers, sample_rate, source_weights, close_pitch_fraction)
 
     def track(self, rng: np.random.Generator, speaker: int, length: int, speed: bool) -> np.ndarray:
         """``length`` samples of one speaker: utterances with pauses, randomly cropped, maybe starting late."""
@@ -168,6 +208,12 @@ class SpeakerBank:
     def mix(self, rng: np.random.Generator, num_speakers: int, length: int, speed: bool = True):
         """One dynamic mixture of ``num_speakers`` distinct speakers -> (mixture (T,), sources (S, T))."""
         speakers = rng.choice(len(self.speakers), num_speakers, replace=False, p=self.draw_p)
+        if self.pitch is not None and rng.random() < self.close_pitch_fraction:
+            distance_st = np.abs(12 * np.log2(self.pitch / self.pitch[speakers[0]]))  # NaN pitch: never close
+            close = np.flatnonzero(distance_st < CLOSE_PITCH_ST)
+            close = close[close != speakers[0]]
+            if len(close) >= num_speakers - 1:
+                speakers[1:] = rng.choice(close, num_speakers - 1, replace=False)
         sources = []
         for speaker in speakers:
             track = self.track(rng, int(speaker), length, speed)

@@ -100,10 +100,12 @@ class SpeechMixData(L.LightningDataModule):
         val_mixtures: int = 64,
         num_workers: int = 1,
         source_weights: dict[str, float] | None = None,
+        close_pitch_fraction: float = 0.0,
     ):
         """``source_weights``: how often the training mixtures draw a speaker of each source (``asterisk``,
         ``klettres``, ``festival``, ``flite``, ``espeak``, ``fsdd``) relative to 1, e.g. ``{asterisk: 4}``
-        to hear the real prompt readers more often; none: every speaker equally often."""
+        to hear the real prompt readers more often; none: every speaker equally often. ``close_pitch_fraction``:
+        of the training mixtures, those of speakers with like median pitches (``data.SpeakerBank``)."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -112,7 +114,9 @@ class SpeechMixData(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         h = self.hparams
         if stage == "fit":
-            train_bank = data.SpeakerBank.from_files(data.list_utterances(self.root, "train"), h.sample_rate, h.source_weights)
+            train_bank = data.SpeakerBank.from_files(
+                data.list_utterances(self.root, "train"), h.sample_rate, h.source_weights, h.close_pitch_fraction
+            )
             self.train_set = data.DynamicMixtures(train_bank, h.num_speakers, h.segment_s, h.samples_per_epoch)
         val_bank = data.SpeakerBank.from_files(data.list_utterances(self.root, "val"), h.sample_rate)
         self.val_sets = [data.FixedMixtures(val_bank, h.num_speakers, h.segment_s, h.val_mixtures)]

@@ -121,6 +121,51 @@ def test_source_weights_draw_each_sources_speakers_that_much_more_often():
     assert all(len({_speaker_of(s) for s in weighted.mix(np.random.default_rng(seed), 2, RATE // 4)[1]}) == 2 for seed in range(50))
 
 
+def _voice(f0, seconds=0.5):
+    """A buzz with harmonics at ``f0`` Hz, louder and softer as speech is."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    harmonics = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6))
+    return (harmonics * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def test_median_pitch_finds_a_voices_f0_and_none_in_noise_or_silence():
+    for f0 in (90.0, 150.0, 240.0):
+        assert abs(data.median_pitch(_voice(f0), RATE) / f0 - 1) < 0.03
+    noise = np.random.default_rng(0).normal(0, 0.1, RATE).astype(np.float32)
+    assert np.isnan(data.median_pitch(noise, RATE)) and np.isnan(data.median_pitch(np.zeros(RATE, np.float32), RATE))
+
+
+def test_close_pitch_mixing_pairs_like_voices_and_leaves_other_draws_alone():
+    """Voices at 100 and 106 Hz (1 semitone), 200 and 212 Hz, and one without voicing: with close-pitch mixing
+    every pair is within 2 semitones; without it the same seeds draw what they always drew."""
+    f0s = [100.0, 106.0, 200.0, 212.0]
+    audio = [_voice(f) for f in f0s] + [np.random.default_rng(1).normal(0, 0.1, RATE // 2).astype(np.float32)]
+    names = ["a", "b", "c", "d", "noise"]
+    close = data.SpeakerBank(audio, names, RATE, close_pitch_fraction=1.0)
+    assert np.allclose(close.pitch[:4], f0s, rtol=0.03) and np.isnan(close.pitch[4])
+    plain = data.SpeakerBank(audio, names, RATE)
+    assert plain.pitch is None
+    like = {frozenset("ab"), frozenset("cd")}
+    drawn = []
+    for seed in range(40):
+        _, sources = close.mix(np.random.default_rng(seed), 2, RATE // 4, speed=False)
+        drawn.append(frozenset(names[i] for i in _speakers_by_pitch(sources, f0s)))
+    assert all(pair in like for pair in drawn if "noise" not in pair) and len(set(drawn)) >= 2
+    with_zero = data.SpeakerBank(audio, names, RATE, close_pitch_fraction=0.0)
+    for seed in range(5):
+        torch.testing.assert_close(with_zero.mix(np.random.default_rng(seed), 2, RATE // 4),
+                                   plain.mix(np.random.default_rng(seed), 2, RATE // 4))
+
+
+def _speakers_by_pitch(sources, f0s):
+    """Indices into ``f0s`` of the sources' pitches (4 for a source with none)."""
+    found = []
+    for source in sources.numpy():
+        pitch = data.median_pitch(source, RATE)
+        found.append(4 if np.isnan(pitch) else int(np.argmin(np.abs(np.log(np.array(f0s) / pitch)))))
+    return found
+
+
 def test_a_mixture_over_the_peak_is_scaled_down_with_its_sources(monkeypatch):
     monkeypatch.setattr(data, "LEVEL_DBFS", (-3.0, 0.0, -45.0, 0.0))  # every source at -3 dBFS RMS
     mixture, sources = _bank().mix(np.random.default_rng(0), 3, RATE)
