@@ -108,13 +108,6 @@ def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
     return AF.resample(torch.from_numpy(audio), round(100 * factor), 100).numpy()
 
 
-def load_utterances(utterances: list[Utterance], sample_rate: int) -> tuple[list[np.ndarray], list[str]]:
-    """The utterances' audio (:func:`load_audio`) and speaker names, skipping files under ``MIN_UTTERANCE_S``."""
-    loaded = [(load_audio(u.path, sample_rate), u.speaker) for u in utterances]
-    kept = [(audio, speaker) for audio, speaker in loaded if len(audio) >= MIN_UTTERANCE_S * sample_rate]
-    return [a for a, _ in kept], [s for _, s in kept]
-
-
 def median_pitch(
     audio: np.ndarray, sample_rate: int, frame_s: float = 0.04, fmin: float = 70.0, fmax: float = 400.0
 ) -> float:
@@ -183,10 +176,11 @@ class SpeakerBank:
     ) -> SpeakerBank:
         if not utterances:
             raise ValueError("no utterances: run `make data` or pass --data.data_root")
-        audio, speakers = load_utterances(utterances, sample_rate)
-        if not audio:
+        loaded = [(load_audio(u.path, sample_rate), u.speaker) for u in utterances]
+        kept = [(audio, speaker) for audio, speaker in loaded if len(audio) >= MIN_UTTERANCE_S * sample_rate]
+        if not kept:
             raise ValueError(f"no utterance of {len(utterances)} lasts {MIN_UTTERANCE_S} s")
-        return cls(audio, speakers, sample_rate, source_weights, close_pitch_fraction)
+        return cls([a for a, _ in kept], [s for _, s in kept], sample_rate, source_weights, close_pitch_fraction)
 
     def track(self, rng: np.random.Generator, speaker: int, length: int, speed: bool) -> np.ndarray:
         """``length`` samples of one speaker: utterances with pauses, randomly cropped, maybe starting late."""
@@ -316,14 +310,15 @@ def ami_utterances(
     return audio, speakers
 
 
-def held_out_readers(data_root: str | Path, sample_rate: int) -> tuple[list[np.ndarray], list[str]]:
-    """Utterances of the held-out speakers of the recorded sources (``RECORDED_SOURCES``) but fsdd, whose held-out
-    speaker is a benchmark's: (audio list, speaker names). With ``make data``'s sources one prompt reader and two
-    KLettres readers; with the AMI speakers (:func:`ami_utterances`), real voices that neither training nor a
-    benchmark uses."""
+def held_out_readers(val_bank: SpeakerBank) -> tuple[list[np.ndarray], list[str]]:
+    """The utterances of a bank of validation speakers (``list_utterances(root, "val")``) whose source is a recorded
+    one (``RECORDED_SOURCES``) but fsdd, whose held-out speaker is a benchmark's: (audio list, speaker names). With
+    ``make data``'s sources one prompt reader and two KLettres readers; with the AMI speakers
+    (:func:`ami_utterances`), real voices that neither training nor a benchmark uses."""
     sources = set(RECORDED_SOURCES) - {"fsdd"}
-    readers = [u for u in list_utterances(data_root, "val") if u.speaker.split(":")[0] in sources]
-    return load_utterances(readers, sample_rate)
+    chosen = [(speaker, indices) for speaker, indices in zip(val_bank.speakers, val_bank.by_speaker)
+              if speaker.split(":")[0] in sources]
+    return [val_bank.audio[i] for _, indices in chosen for i in indices], [s for s, indices in chosen for _ in indices]
 
 
 HELD_OUT_REAL = {  # benchmark speakers: real recordings never used in training

@@ -126,7 +126,7 @@ class SpeechMixData(L.LightningDataModule):
             ami_bank = data.SpeakerBank(ami_audio, ami_speakers, h.sample_rate)
             self.val_sets.append(data.FixedMixtures(ami_bank, h.num_speakers, h.segment_s, h.val_mixtures))
             self.val_names.append("ami")
-        readers_audio, readers = data.held_out_readers(self.root, h.sample_rate)
+        readers_audio, readers = data.held_out_readers(val_bank)
         if readers and len(set(ami_speakers + readers)) >= h.num_speakers:
             recorded = data.SpeakerBank(ami_audio + readers_audio, ami_speakers + readers, h.sample_rate)
             self.val_sets.append(data.FixedMixtures(recorded, h.num_speakers, h.segment_s, h.val_mixtures))

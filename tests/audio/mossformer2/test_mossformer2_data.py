@@ -265,10 +265,11 @@ def test_the_data_module_validates_on_held_out_voices_and_ami_speakers(tmp_path)
 
 def test_the_held_out_readers_are_the_recorded_sources_validation_speakers_but_the_benchmarks(tmp_path):
     root = _fake_root(tmp_path)
-    assert data.held_out_readers(root, RATE) == ([], [])  # fsdd's held-out speaker is a benchmark speaker
+    val_bank = data.SpeakerBank.from_files(data.list_utterances(root, "val"), RATE)
+    assert data.held_out_readers(val_bank) == ([], [])  # fsdd's held-out speaker is a benchmark speaker
     _write_index(root / "voices", "klettres", 9)
     _write_index(root / "prompts", "asterisk", 7)
-    audio, speakers = data.held_out_readers(root, RATE)
+    audio, speakers = data.held_out_readers(data.SpeakerBank.from_files(data.list_utterances(root, "val"), RATE))
     assert sorted(set(speakers)) == ["asterisk:v00", "klettres:v00", "klettres:v08"]
     assert len(audio) == len(speakers) == 6 and all(len(a) == RATE // 2 for a in audio)
 
