@@ -107,11 +107,12 @@ def main() -> int:
     }
     rows = {name: {key: score(model, items) for key, items in sets.items() if items} for name, model in models.items()}
     print(f"\nSI-SNRi (dB), higher is better; doing nothing = 0 dB   [{args.weights} vs {args.baseline}]")
-    print(f"{'set':<14}{'n':>4}{'mixture SI-SNR':>16}" + "".join(f"{name:>16}" for name in rows))
+    width = max(16, *(len(name) + 2 for name in rows))  # a weights path can be longer than a column
+    print(f"{'set':<14}{'n':>4}{'mixture SI-SNR':>16}" + "".join(f"{name:>{width}}" for name in rows))
     for key, items in sets.items():
         if items:
             first = rows[args.weights][key]
-            print(f"{key:<14}{len(items):>4}{first['mixture_si_snr']:>16.2f}" + "".join(f"{r[key]['si_snri']:>16.2f}" for r in rows.values()))
+            print(f"{key:<14}{len(items):>4}{first['mixture_si_snr']:>16.2f}" + "".join(f"{r[key]['si_snri']:>{width}.2f}" for r in rows.values()))
     metrics = {f"{key}_si_snri": round(value["si_snri"], 2) for key, value in rows[args.weights].items()}
     if args.baseline in rows:
         metrics.update({f"{key}_si_snri_{args.baseline}": round(v["si_snri"], 2) for key, v in rows[args.baseline].items()})
