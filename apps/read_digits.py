@@ -43,7 +43,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--views", type=int, default=len(CROP_MARGINS), choices=range(1, len(CROP_MARGINS) + 1),
                         metavar=f"1..{len(CROP_MARGINS)}",
                         help="crops of each image read together (default: %(default)s)")
-    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped weights name or path")
+    parser.add_argument("--weights", action="append", metavar="WEIGHTS",
+                        help=f"shipped weights name or path (default: {DEFAULT_WEIGHTS}); given again, the "
+                        "weights read as an ensemble, each crop by each")
     add_common_args(parser, force=False)
     return parser
 
@@ -85,12 +87,12 @@ def main(args: argparse.Namespace) -> int:
     if not readable:
         return EXIT_BAD_INPUT  # each path's problem is already reported
     try:
-        model = load_model(args.weights, device=pick_device(args.device))
+        models = [load_model(weights, device=pick_device(args.device)) for weights in args.weights or [DEFAULT_WEIGHTS]]
     except WeightsError as error:
         raise UserError(str(error)) from None
     with tqdm(total=len(images), unit="img", disable=args.quiet, file=sys.stderr) as bar:
         readings = read_digits(
-            images, model, beam=args.beam, batch_size=args.batch_size, min_len=args.min_len,
+            images, models, beam=args.beam, batch_size=args.batch_size, min_len=args.min_len,
             max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
         )
     for path, reading in zip(readable, readings):

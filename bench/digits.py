@@ -17,6 +17,7 @@ Tesseract runs in single-line mode with a digits whitelist on the same images (t
 our normalised ones), all images of a set in one process so its start-up is amortised.
 
     python bench/digits.py --data-root data [--weights crnn-digits] [--n 500] [--views 5] [--write-card]
+        [--weights W1 W2]            # an ensemble: every (weights, crop) reading counts alike
         [--speed-of crnn-zhan2017]   # also time other registered configs (untrained) on the first set
         [--against crnn-digits]      # a second reader on the same images: paired counts and McNemar's p
         [--seed 4242 --sets synth-hw synth-pr --no-tesseract]   # fresh draws, e.g. to choose a checkpoint
@@ -115,13 +116,13 @@ def run_tesseract(images: list[np.ndarray]) -> tuple[list[str], float] | None:
     return texts + [""] * (len(images) - len(texts)), rate
 
 
-def config_speeds(names: list[str], images: list[np.ndarray], shipped) -> None:
-    """Images per second of registered configs (random weights: speed only) beside the shipped model."""
+def config_speeds(names: list[str], images: list[np.ndarray], shipped: list) -> None:
+    """Images per second of registered configs (random weights: speed only) beside the shipped reader."""
     print(f"\nspeed on the same {len(images)} images, batch 32: config, parameters, images/s")
-    for name, model in [("shipped", shipped)] + [(n, get_model(n).eval()) for n in names]:
-        read_digits(images[:32], model)  # warm-up
-        rate = run_ours(model, images, beam=1)[2]
-        print(f"{name:<15} {count_params(model) / 1e6:>6.2f} M {rate:>8.1f}")
+    for name, models in [("shipped", shipped)] + [(n, [get_model(n).eval()]) for n in names]:
+        read_digits(images[:32], models)  # warm-up
+        rate = run_ours(models, images, beam=1)[2]
+        print(f"{name:<15} {sum(count_params(m) for m in models) / 1e6:>6.2f} M {rate:>8.1f}")
 
 
 def paired(ours: list[str], theirs: list[str], truths: list[str]) -> dict[str, float]:
@@ -143,7 +144,7 @@ def score(predictions: list[str], truths: list[str]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, default=Path("data"))
-    parser.add_argument("--weights", default="crnn-digits")
+    parser.add_argument("--weights", nargs="+", default=["crnn-digits"], help="weights; several read as an ensemble")
     parser.add_argument("--n", type=int, default=500, help="images per synthetic set")
     parser.add_argument("--beam", type=int, default=1)
     parser.add_argument("--no-crop", dest="crop", action="store_false", help="read images uncut (read-digits --no-crop)")
@@ -153,7 +154,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
     parser.add_argument("--speed-of", nargs="*", default=[], help="registered configs to time too (untrained)")
-    parser.add_argument("--against", help="weights of a second reader to compare on the same images (paired)")
+    parser.add_argument("--against", nargs="+", help="weights of a second reader (one or an ensemble) to compare on the "
+                        "same images (paired)")
     parser.add_argument("--seed", type=int, default=777, help="synthetic draws (777: the benchmark's)")
     parser.add_argument("--sets", nargs="+", choices=SET_NAMES, default=list(SET_NAMES))
     parser.add_argument("--no-tesseract", dest="tesseract", action="store_false")
@@ -163,9 +165,11 @@ def main() -> int:
     benchmark = args.seed == 777 and set(args.sets) == set(SET_NAMES) and args.tesseract and args.corrected
     if args.write_card and not benchmark:
         parser.error("--write-card measures the benchmark: every set, seed 777, corrected labels, Tesseract beside")
+    if args.write_card and len(args.weights) > 1:
+        parser.error("--write-card stores one weights' metrics: give one --weights")
     torch.set_num_threads(args.threads)
-    model = load_model(args.weights)
-    other = load_model(args.against) if args.against else None
+    model = [load_model(w) for w in args.weights]
+    other = [load_model(w) for w in args.against] if args.against else None
     results = {}
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     sets = test_sets(args.data_root, args.n, args.seed, tuple(args.sets), args.corrected)
@@ -191,7 +195,7 @@ def main() -> int:
         c = row["ours_calibration"]
         print(f"{name:<11} {c['confident_fraction']:>7.1%} {c['confident_acc']:>8.2%} {c['unsure_acc']:>8.2%}")
     if other is not None:
-        print(f"\nagainst {args.against}: its accuracy, images only ours / only it reads right, McNemar's p")
+        print(f"\nagainst {' + '.join(args.against)}: its accuracy, images only ours / only it reads right, McNemar's p")
         for name, row in results.items():
             a = row["against"]
             print(f"{name:<11} {a['seq_acc']:>8.2%} {a['only_ours']:>5} {a['only_theirs']:>5} {a['mcnemar_p']:>8.3f}")
@@ -203,7 +207,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"weights": args.weights, "command": command, "results": results}, indent=2) + "\n")
     if args.write_card:
-        _, card_path = resolve_weights(args.weights, WEIGHTS_DIR)
+        _, card_path = resolve_weights(args.weights[0], WEIGHTS_DIR)
         card = json.loads(card_path.read_text())
         card["metrics"] = {
             f"{name}_{key}": round(value, 4) for name, row in results.items() for key, value in row["ours"].items()

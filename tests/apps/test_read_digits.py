@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from recurrent.registry import save_weights
@@ -54,6 +55,9 @@ def test_lines_json_and_bad_file(weights, images):
     assert set(record) == {"path", "text", "confidence"}
     one_view = rsuite(str(images / "gray.png"), "--weights", str(weights), "--views", "1", "--quiet")
     assert one_view.returncode == 0 and one_view.stdout.count("\n") == 1
+    twice = rsuite(str(images / "gray.png"), "--weights", str(weights), "--weights", str(weights), "--json", "--quiet")
+    assert twice.returncode == 0 and json.loads(twice.stdout)["text"] == json.loads(
+        rsuite(str(images / "gray.png"), "--weights", str(weights), "--json", "--quiet").stdout)["text"]
 
 
 def test_views_out_of_range_is_one_clear_line(weights, images):
@@ -79,6 +83,7 @@ def test_api_keeps_input_order(monkeypatch):
 
     monkeypatch.setattr(reader, "read_views", fake_read_views)
     widths = [200, 20, 90, 55, 300]
-    readings = read_digits([np.zeros((32, w), np.uint8) for w in widths], model=None, batch_size=2, views=1)
+    images = [np.zeros((32, w), np.uint8) for w in widths]
+    readings = read_digits(images, model=torch.nn.Identity(), batch_size=2, views=1)  # read_views is faked
     assert [r.text for r in readings] == [str(w) for w in widths]
     assert seen_batches == [[20, 55], [90, 200], [300]]  # batched by similar aspect ratio

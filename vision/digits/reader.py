@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from recurrent.registry import load_model
 from vision.digits.data import collate, gray_array, load_image_gray, normalize_image
@@ -39,23 +40,30 @@ def read_batch(
 
 @torch.inference_mode()
 def read_views(
-    model: CRNN, views: Sequence[Sequence[np.ndarray]], beam: int = 1, min_len: int = 0, max_len: int | None = None
+    models: CRNN | Sequence[CRNN],
+    views: Sequence[Sequence[np.ndarray]],
+    beam: int = 1,
+    min_len: int = 0,
+    max_len: int | None = None,
 ) -> list[tuple[str, float]]:
     """Read N images each seen V ways (``views[v][i]``: view v of image i, e.g. crops with different
-    margins). Each view is decoded; an image's reading is, of its views' readings, the one with the
-    highest P(text | view) averaged over all its views (ties go to the earlier view), and that average
-    is its confidence. With ``min_len``, a view's "" (nothing in the length range) is a candidate only
-    when no view found a string. Returns N (text, confidence)."""
+    margins) by one model or an ensemble of M. Each (model, view) pair is decoded; an image's reading
+    is, of those readings, the one with the highest P(text | view, model) averaged over all M x V pairs
+    (ties go to the earlier model, then the earlier view), and that average is its confidence. With
+    ``min_len``, a pair's "" (nothing in the length range) is a candidate only when no pair found a
+    string. Returns N (text, confidence)."""
     if not views or len({len(images) for images in views}) != 1:
         raise ValueError(f"read_views needs V >= 1 lists of the same N images, got lengths {[len(v) for v in views]}")
-    device = next(model.parameters()).device
-    runs = []  # per view: (log_probs (N, T, C), lengths (N,), texts)
-    for images in views:
-        batch = collate([(normalize_image(image, model.config.height), "") for image in images])
-        log_probs = model(batch["images"].to(device).contiguous(memory_format=torch.channels_last), batch["widths"])
-        log_probs, lengths = log_probs.float().cpu(), model.time_steps(batch["widths"])
-        texts = [decode_string(lp[:n], beam, min_len, max_len) for lp, n in zip(log_probs, lengths)]
-        runs.append((log_probs, lengths, texts))
+    models = [models] if isinstance(models, nn.Module) else list(models)
+    runs = []  # per (model, view): (log_probs (N, T, C), lengths (N,), texts)
+    for model in models:
+        device = next(model.parameters()).device
+        for images in views:
+            batch = collate([(normalize_image(image, model.config.height), "") for image in images])
+            log_probs = model(batch["images"].to(device).contiguous(memory_format=torch.channels_last), batch["widths"])
+            log_probs, lengths = log_probs.float().cpu(), model.time_steps(batch["widths"])
+            texts = [decode_string(lp[:n], beam, min_len, max_len) for lp, n in zip(log_probs, lengths)]
+            runs.append((log_probs, lengths, texts))
     candidates = [list(dict.fromkeys(texts[i] for _, _, texts in runs)) for i in range(len(views[0]))]
     if min_len > 0:
         candidates = [[t for t in texts if t] or texts for texts in candidates]
@@ -72,7 +80,7 @@ def read_views(
 
 def read_digits(
     images: Sequence[str | Path | np.ndarray],
-    model: CRNN | str = DEFAULT_WEIGHTS,
+    model: CRNN | str | Sequence[CRNN | str] = DEFAULT_WEIGHTS,
     device: str | torch.device = "cpu",
     beam: int = 1,
     batch_size: int = 32,
@@ -88,14 +96,18 @@ def read_digits(
     crop reads as well as a tight one: ``views`` crops, with the first ``views`` margins of
     :data:`CROP_MARGINS`, read together (:func:`read_views`), so that a reading that flips when the
     margin moves by a pixel is settled by the string most probable across the crops. Without ``crop``
-    each image is read once as it is. Images are batched by similar width to limit padding; results come
-    back in the input order. ``on_batch(n)`` is called after each batch of n images (for progress bars).
+    each image is read once as it is. Several models (or weights names) read as an ensemble: every
+    (model, crop) pair counts alike in that average. Images are batched by similar width to limit
+    padding; results come back in the input order. ``on_batch(n)`` is called after each batch of n
+    images (for progress bars).
     Unreadable files raise.
     """
     if not 1 <= views <= len(CROP_MARGINS):
         raise ValueError(f"views must be 1 to {len(CROP_MARGINS)}, got {views}")
-    if isinstance(model, str):
-        model = load_model(model, device=device)
+    members = [model] if isinstance(model, (nn.Module, str)) else list(model)
+    models = [load_model(m, device=device) if isinstance(m, str) else m for m in members]
+    if not models:
+        raise ValueError("read_digits needs at least one model")
     arrays = [load_image_gray(x) if isinstance(x, (str, Path)) else gray_array(x) for x in images]
     seen = [crops_to_ink(a, CROP_MARGINS[:views]) if crop else [a] for a in arrays]  # seen[i][v]: view v of image i
     order = sorted(range(len(seen)), key=lambda i: seen[i][0].shape[1] / seen[i][0].shape[0])
@@ -103,7 +115,7 @@ def read_digits(
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         chunk_views = [[seen[i][v] for i in chunk] for v in range(len(seen[chunk[0]]))]
-        for index, result in zip(chunk, read_views(model, chunk_views, beam, min_len, max_len)):
+        for index, result in zip(chunk, read_views(models, chunk_views, beam, min_len, max_len)):
             results[index] = result
         if on_batch:
             on_batch(len(chunk))

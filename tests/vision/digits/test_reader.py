@@ -96,6 +96,24 @@ def test_with_a_length_range_an_empty_reading_does_not_outvote_a_string_in_range
     assert text == ""
 
 
+def test_an_ensemble_reads_the_string_most_probable_over_every_model_and_view():
+    """Model A reads "1" weakly, model B reads "22" sharply, one view each: the reading is B's, the candidate
+    with the higher probability averaged over both models, and that mean is its confidence."""
+    one, twos = _peaked([2, 0, 0, 0], 2.0), _peaked([3, 0, 3, 0], 6.0)
+    image = [np.zeros((32, 16), np.uint8)]
+    steps = torch.tensor([4])
+    means = {t: float(string_probability(one, steps, [t]) + string_probability(twos, steps, [t])) / 2
+             for t in ("1", "22")}
+    ((text, confidence),) = read_views([_FixedOutputs([one]), _FixedOutputs([twos])], [image])
+    assert text == max(means, key=means.get) == "22" and confidence == pytest.approx(means["22"], abs=1e-5)
+
+
+def test_an_ensemble_of_one_model_twice_reads_as_the_model_alone(model, images):
+    alone, twice = read_digits(images, model), read_digits(images, [model, model])
+    assert [r.text for r in twice] == [r.text for r in alone]
+    assert [r.confidence for r in twice] == pytest.approx([r.confidence for r in alone], abs=1e-5)
+
+
 def test_views_out_of_range_or_ragged_are_refused(model, images):
     with pytest.raises(ValueError, match="views"):
         read_digits(images[:1], model, views=0)
