@@ -75,10 +75,10 @@ def test_sets(
 
 
 def run_ours(
-    model, images: list[np.ndarray], beam: int, crop: bool = True, views: int = len(CROP_MARGINS)
+    models, images: list[np.ndarray], beam: int, crop: bool = True, views: int = len(CROP_MARGINS)
 ) -> tuple[list[str], list[float], float]:
     start = time.perf_counter()
-    readings = read_digits(images, model, beam=beam, batch_size=32, crop=crop, views=views)
+    readings = read_digits(images, models, beam=beam, batch_size=32, crop=crop, views=views)
     rate = len(images) / (time.perf_counter() - start)
     return [r.text for r in readings], [r.confidence for r in readings], rate
 
@@ -168,13 +168,13 @@ def main() -> int:
     if args.write_card and len(args.weights) > 1:
         parser.error("--write-card stores one weights' metrics: give one --weights")
     torch.set_num_threads(args.threads)
-    model = [load_model(w) for w in args.weights]
+    models = [load_model(w) for w in args.weights]
     other = [load_model(w) for w in args.against] if args.against else None
     results = {}
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     sets = test_sets(args.data_root, args.n, args.seed, tuple(args.sets), args.corrected)
     for name, (images, truths) in sets.items():
-        ours, confidences, ours_rate = run_ours(model, images, args.beam, args.crop, args.views)
+        ours, confidences, ours_rate = run_ours(models, images, args.beam, args.crop, args.views)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
         row["ours_calibration"] = calibration(ours, truths, confidences)
         tesseract = run_tesseract(images) if args.tesseract else None
@@ -200,7 +200,7 @@ def main() -> int:
             a = row["against"]
             print(f"{name:<11} {a['seq_acc']:>8.2%} {a['only_ours']:>5} {a['only_theirs']:>5} {a['mcnemar_p']:>8.3f}")
     if args.speed_of:
-        config_speeds(args.speed_of, next(iter(sets.values()))[0], model)
+        config_speeds(args.speed_of, next(iter(sets.values()))[0], models)
     if args.tesseract and "tesseract" not in next(iter(results.values())):
         print("(Tesseract not found: apt-get install tesseract-ocr to compare)")
     command = "python " + " ".join(sys.argv)
