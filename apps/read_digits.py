@@ -87,7 +87,8 @@ def main(args: argparse.Namespace) -> int:
     if not readable:
         return EXIT_BAD_INPUT  # each path's problem is already reported
     try:
-        models = [load_model(weights, device=pick_device(args.device)) for weights in args.weights or [DEFAULT_WEIGHTS]]
+        device = pick_device(args.device)
+        models = [load_model(weights, device=device) for weights in args.weights or [DEFAULT_WEIGHTS]]
     except WeightsError as error:
         raise UserError(str(error)) from None
     with tqdm(total=len(images), unit="img", disable=args.quiet, file=sys.stderr) as bar:
