@@ -138,6 +138,7 @@ class DigitsData(L.LightningDataModule):
         height: int = 32,
         batch_size: int = 64,
         real_fraction: float = 0.3,
+        handwritten_fraction: float = 0.6,
         writer_fraction: float = 0.5,
         samples_per_epoch: int = 32000,
         val_synthetic: int = 512,
@@ -148,7 +149,8 @@ class DigitsData(L.LightningDataModule):
         segment_fraction: float = 0.0,
         sign_fraction: float = 0.0,
     ):
-        """``splice_fraction``: of the real items, those spliced from training scans (two or three
+        """``handwritten_fraction``: of the synthetic strings, those composed from handwritten digits (the rest
+        printed). ``splice_fraction``: of the real items, those spliced from training scans (two or three
         pieces, :class:`~vision.digits.splice.SplicedStrings`) cut at the digit boundaries that the
         reader ``splice_reader`` (weights name or path) aligns, and kept where it reads each piece as
         its digits. ``recrop_fraction``: of the training items (synthetic and real, not spliced), those
@@ -170,8 +172,8 @@ class DigitsData(L.LightningDataModule):
         real = data.LabelledImages(orand, h.height, augment=True, recrop_fraction=h.recrop_fraction) if orand else None
         writers = data.cut_glyphs(real.images, real.texts) if real else []  # the images already read
         config = data.SyntheticConfig(
-            writer_fraction=h.writer_fraction, recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction,
-            sign_fraction=h.sign_fraction,
+            handwritten_fraction=h.handwritten_fraction, writer_fraction=h.writer_fraction,
+            recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction, sign_fraction=h.sign_fraction,
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,

@@ -15,6 +15,12 @@ def test_epoch_length_is_known_so_the_lr_schedule_spans_the_run(tmp_path):
     assert sum(1 for _ in loader) == 8
 
 
+def test_the_share_of_handwritten_synthetic_strings_is_a_data_option(tmp_path):
+    module = DigitsData(data_root=str(tmp_path), samples_per_epoch=8, num_workers=0, val_synthetic=4, handwritten_fraction=0.25)
+    module.setup("fit")
+    assert module.train_set.synthetic.config.handwritten_fraction == 0.25
+
+
 def test_splice_fraction_of_the_real_items_are_spliced(tmp_path):
     class Source:  # stands in for real scans and spliced strings, tagging what it gave
         def __init__(self, text):
