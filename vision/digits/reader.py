@@ -55,6 +55,8 @@ def read_views(
     if not views or len({len(images) for images in views}) != 1:
         raise ValueError(f"read_views needs V >= 1 lists of the same N images, got lengths {[len(v) for v in views]}")
     models = [models] if isinstance(models, nn.Module) else list(models)
+    if not models:
+        raise ValueError("read_views needs at least one model")
     runs = []  # per (model, view): (log_probs (N, T, C), lengths (N,), texts)
     for model in models:
         device = next(model.parameters()).device

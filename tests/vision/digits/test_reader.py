@@ -114,13 +114,17 @@ def test_an_ensemble_of_one_model_twice_reads_as_the_model_alone(model, images):
     assert [r.confidence for r in twice] == pytest.approx([r.confidence for r in alone], abs=1e-5)
 
 
-def test_views_out_of_range_or_ragged_are_refused(model, images):
+def test_views_out_of_range_or_ragged_and_no_model_are_refused(model, images):
     with pytest.raises(ValueError, match="views"):
         read_digits(images[:1], model, views=0)
     with pytest.raises(ValueError, match="views"):
         read_digits(images[:1], model, views=len(CROP_MARGINS) + 1)
     with pytest.raises(ValueError, match="same N"):
         read_views(model, [images[:2], images[:1]])
+    with pytest.raises(ValueError, match="at least one model"):
+        read_views([], [images[:1]])
+    with pytest.raises(ValueError, match="at least one model"):
+        read_digits(images[:1], [])
 
 
 def test_views_flag_runs_every_crop_through_the_model(model, images, monkeypatch):
