@@ -138,16 +138,16 @@ class DigitsData(L.LightningDataModule):
         height: int = 32,
         batch_size: int = 64,
         real_fraction: float = 0.3,
-        handwritten_fraction: float = 0.6,
-        writer_fraction: float = 0.5,
+        handwritten_fraction: float = data.SyntheticConfig.handwritten_fraction,
+        writer_fraction: float = data.SyntheticConfig.writer_fraction,
         samples_per_epoch: int = 32000,
         val_synthetic: int = 512,
         num_workers: int = 1,
         splice_fraction: float = 0.0,
         splice_reader: str = "crnn-digits",
         recrop_fraction: float = 0.0,
-        segment_fraction: float = 0.0,
-        sign_fraction: float = 0.0,
+        segment_fraction: float = data.SyntheticConfig.segment_fraction,
+        sign_fraction: float = data.SyntheticConfig.sign_fraction,
     ):
         """``handwritten_fraction``: of the synthetic strings, those composed from handwritten digits (the rest
         printed). ``splice_fraction``: of the real items, those spliced from training scans (two or three
