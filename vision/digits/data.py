@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from recurrent.streams import pass_rng
@@ -82,11 +82,13 @@ HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # 16-bit, 32-bit intege
 
 
 def load_image_gray(path: str | Path) -> np.ndarray:
-    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white) as uint8 (H, W).
+    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white) as uint8 (H, W), upright as a
+    viewer shows it: a phone photo's EXIF orientation is applied, so a picture taken sideways reads level.
 
     16-bit, 32-bit and float grayscale (scanner TIFFs, 16-bit PNGs) are stretched from their own
     min..max to 0..255 rather than clipped at 255, which would leave a white page."""
-    with Image.open(path) as image:
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened)
         if image.mode in HIGH_DEPTH_MODES:
             values = np.asarray(image, dtype=np.float64)
             low, high = float(values.min()), float(values.max())

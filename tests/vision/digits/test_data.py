@@ -109,6 +109,17 @@ def test_high_bit_depth_scans_keep_their_contrast(tmp_path, suffix, dtype):
     assert np.abs(gray.astype(np.float64) - (scan - scan.min()) / np.ptp(scan) * 255).max() <= 1
 
 
+def test_phone_photos_are_read_upright_by_their_exif_orientation(tmp_path):
+    scan = _cheque("407", gap=10)
+    sideways = Image.fromarray(np.ascontiguousarray(np.rot90(scan)))  # stored a quarter turn anticlockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    sideways.save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    gray = data.load_image_gray(tmp_path / "photo.jpg")
+    assert gray.shape == scan.shape
+    assert np.abs(gray.astype(int) - scan.astype(int)).mean() < 4
+
+
 def test_recrop_cuts_to_the_ink_with_margins_in_the_drawn_ranges():
     loose = np.pad(_cheque("407193", gap=8, rule=False), 60, constant_values=230)  # paper far beyond the ink
     ys, xs = np.nonzero(loose < 128)
