@@ -3,7 +3,8 @@
 Every frame here is a NumPy array ``(H, W, 3)`` uint8 in **RGB** order. Sources are a video file (PyAV,
 which bundles FFmpeg) or a folder of images (natural sort: ``f2.png`` before ``f10.png``); sinks are a
 video file (H.264 in .mp4/.mkv/.mov, MPEG-4 Part 2 in .avi; constant frame rate) or a folder of PNGs.
-The first audio track of an input video is copied into the output unchanged when the output container
+A phone video's display rotation is applied on decoding (as FFmpeg does), so frames come out upright
+and the output plays the way the input does. The first audio track of an input video is copied into the output unchanged when the output container
 can hold its codec, and transcoded (AAC, or the container's default) otherwise.
 
 Problems with the input raise :class:`VideoError`, one line naming the file.
@@ -93,9 +94,19 @@ class FrameFolderSource:
         pass
 
 
+def _quarter_turns(path: Path) -> int:
+    """Anticlockwise quarter turns that bring the video's stored frames upright, from the display matrix
+    of its first frame (FFmpeg's convention: a phone held upright records -90°, i.e. one clockwise turn)."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            return round(frame.rotation / 90) % 4
+    return 0
+
+
 class VideoSource:
-    """A video file's first video stream decoded to RGB frames; its first audio stream, if any, can be
-    passed packet by packet to a sink while decoding (:meth:`frames`), so nothing is buffered."""
+    """A video file's first video stream decoded to upright RGB frames (display rotation applied); its
+    first audio stream, if any, can be passed packet by packet to a sink while decoding (:meth:`frames`),
+    so nothing is buffered."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -113,11 +124,18 @@ class VideoSource:
             self.container.close()
             raise VideoError(f"{self.path}: grayscale video ({context.pix_fmt}); FRVSR needs colour (RGB) frames")
         _check_size(self.path, context.width, context.height)
+        try:
+            self.quarter_turns = _quarter_turns(self.path)
+        except av.FFmpegError as error:
+            self.container.close()
+            raise VideoError(f"{self.path}: decoding failed at the first frame ({_reason(error)})") from None
+        self.stored_size = (context.width, context.height)
+        width, height = self.stored_size[:: -1 if self.quarter_turns % 2 else 1]
         fps = self.video.average_rate or self.video.guessed_rate or Fraction(25)
         frames = self.video.frames or None
         if frames is None and self.container.duration:
             frames = round(self.container.duration / 1_000_000 * fps)
-        self.info = SourceInfo(context.width, context.height, Fraction(fps), frames, self.audio is not None)
+        self.info = SourceInfo(width, height, Fraction(fps), frames, self.audio is not None)
         self.first_time: float | None = None  # presentation time of the first frame, seconds
         self.names: list[str] | None = None
 
@@ -134,11 +152,11 @@ class VideoSource:
                 for frame in packet.decode():
                     if self.first_time is None:
                         self.first_time = max(float(frame.time or 0.0), 0.0)
-                    if (frame.width, frame.height) != (self.info.width, self.info.height):
-                        first = f"{self.info.width}×{self.info.height}"
+                    if (frame.width, frame.height) != self.stored_size:
+                        first = "{}×{}".format(*self.stored_size)
                         raise VideoError(f"{self.path}: frame {count} is {frame.width}×{frame.height}, the first was {first}")
                     count += 1
-                    yield frame.to_ndarray(format="rgb24")
+                    yield np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), self.quarter_turns))
         except av.FFmpegError as error:
             raise VideoError(f"{self.path}: decoding failed after {count} frames ({_reason(error)})") from None
 
