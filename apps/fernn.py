@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from apps.common import UserError, add_common_args, atomic_output, check_output, pick_device
-from recurrent.registry import WEIGHTS_DIR, resolve_weights
+from recurrent.registry import WEIGHTS_DIR, record_metrics, resolve_weights, write_card
 
 MODELS = ("fernn-v1", "fernn-v2", "grnn")
 DEMO_WEIGHTS = list(MODELS)
@@ -145,8 +145,7 @@ def train(args: argparse.Namespace) -> int:
         command=command_line(), metrics={}, metrics_command="",
     )
     card["train_data"] = {"size": args.size, "digit_px": args.digit_px, "vmax": args.vmax, "digits": source}
-    with atomic_output(stem.with_name(stem.name + ".json"), force=True) as tmp:
-        tmp.write_text(json.dumps(card, indent=2) + "\n")
+    write_card(stem.with_name(stem.name + ".json"), card)
     if not args.quiet:
         print(f"{args.model}: {card['num_params']} parameters, {args.steps} steps in {minutes:.1f} min, "
               f"validation {json.dumps(val)} -> {stem}.safetensors (run `rsuite fernn bench --write-card` for its metrics)")
@@ -209,9 +208,9 @@ def bench(args: argparse.Namespace) -> int:
         plot(results, settings, tmp)
     print(f"wrote {json_path} and {plot_path}")
     if args.write_card:
-        for (name, card), path in zip(cards.items(), args.weights):
+        for name, path in zip(cards, args.weights):
             r = results[name]
-            card["metrics"] = {
+            metrics = {
                 "test_mse_10to10": round(r["test_mse"], 6),
                 "len40_mse_mean": round(r["len_mse_mean"], 6),
                 "len40_mse_last": round(r["len_mse_last"], 6),
@@ -222,10 +221,7 @@ def bench(args: argparse.Namespace) -> int:
                 "ms_per_step_cpu": round(r["ms_per_step"], 3),
                 "digits": bank.source,
             }
-            card["metrics_command"] = command
-            card_path = resolve_weights(path)[1]
-            with atomic_output(card_path, force=True) as tmp:
-                tmp.write_text(json.dumps(card, indent=2) + "\n")
+            record_metrics(path, metrics, command)
         print("metrics written to the cards")
     return 0
 

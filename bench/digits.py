@@ -43,7 +43,7 @@ from PIL import Image
 from torchmetrics.functional.text import char_error_rate
 
 from apps.models import load_model
-from recurrent.registry import WEIGHTS_DIR, count_params, get_model, resolve_weights
+from recurrent.registry import count_params, get_model, record_metrics
 from vision.digits import data
 from vision.digits.reader import CROP_MARGINS, read_digits
 
@@ -207,13 +207,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"weights": args.weights, "command": command, "results": results}, indent=2) + "\n")
     if args.write_card:
-        _, card_path = resolve_weights(args.weights[0], WEIGHTS_DIR)
-        card = json.loads(card_path.read_text())
-        card["metrics"] = {
-            f"{name}_{key}": round(value, 4) for name, row in results.items() for key, value in row["ours"].items()
-        }
-        card["metrics_command"] = command
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        metrics = {f"{name}_{key}": round(value, 4) for name, row in results.items() for key, value in row["ours"].items()}
+        card_path = record_metrics(args.weights[0], metrics, command)
         print(f"metrics written to {card_path}")
     return 0
 

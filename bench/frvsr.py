@@ -17,7 +17,6 @@ Quality: Y-channel PSNR and SSIM (8-px border), and temporal consistency tOF (me
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from apps.models import load_model
-from recurrent.registry import WEIGHTS_DIR, resolve_weights
+from recurrent.registry import record_metrics
 from vision.frvsr.data import SCALE, bd_degrade, list_videos
 from vision.frvsr.infer import Upscaler
 from vision.frvsr.metrics import psnr_y, rgb_to_y
@@ -148,11 +147,7 @@ def main() -> int:
             metrics[f"app_peak_mib_{frames}_frames"] = round(app_peak_memory(args.weights, frames))
             print(f"rsuite upscale-video peak memory, {frames} frames: {metrics[f'app_peak_mib_{frames}_frames']} MiB")
     if args.write_card:
-        _, card_path = resolve_weights(args.weights, WEIGHTS_DIR)
-        card = json.loads(card_path.read_text())
-        card["metrics"] = metrics
-        card["metrics_command"] = "python bench/frvsr.py " + " ".join(sys.argv[1:])
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        card_path = record_metrics(args.weights, metrics, "python bench/frvsr.py " + " ".join(sys.argv[1:]))
         print(f"metrics written to {card_path}")
     return 0
 

@@ -18,7 +18,7 @@ import torch
 
 from apps.cli import main as rsuite
 from apps.models import load_model
-from recurrent.registry import WEIGHTS_DIR, resolve_weights
+from recurrent.registry import record_metrics, write_card
 from vision.raptor.data import load_fashion_mnist
 
 
@@ -32,13 +32,6 @@ def teacher_accuracy(name: str, data_root: Path) -> dict[str, float]:
         predictions = torch.cat([model(images[i : i + 500]).argmax(1) for i in range(0, len(images), 500)])
         result[f"{split}_accuracy"] = round(float((predictions == labels).float().mean()), 4)
     return result
-
-
-def write_metrics(name_or_path: str | Path, metrics: dict, command: str) -> None:
-    _, card_path = resolve_weights(name_or_path, WEIGHTS_DIR)
-    card = json.loads(card_path.read_text())
-    card["metrics"], card["metrics_command"] = metrics, command
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def main() -> int:
@@ -80,15 +73,15 @@ def main() -> int:
             shutil.copyfile(args.out / f"k{k}" / "raptor.safetensors", Path("weights") / f"raptor-fmnist-k{k}.safetensors")
             card = json.loads((args.out / f"k{k}" / "raptor.json").read_text())
             card["name"] = f"raptor-fmnist-k{k}"
-            (Path("weights") / f"raptor-fmnist-k{k}.json").write_text(json.dumps(card, indent=2) + "\n")
+            write_card(Path("weights") / f"raptor-fmnist-k{k}.json", card)
         print("copied to weights/raptor-fmnist-k*.{safetensors,json}")
     if args.write_card:
         command = "python bench/raptor.py " + " ".join(sys.argv[1:])
-        write_metrics(args.teacher, {**accuracy, "probe_accuracy": reports[args.blocks[0]]["probe_teacher"]}, command)
+        record_metrics(args.teacher, {**accuracy, "probe_accuracy": reports[args.blocks[0]]["probe_teacher"]}, command)
         for k, r in reports.items():
             if args.ship:
                 keys = ("r2_mean", "probe_teacher", "probe_raptor", "probe_ratio")
-                write_metrics(f"weights/raptor-fmnist-k{k}", {**{key: r[key] for key in keys}, "phases": r["phases"]["schedule"]}, command)
+                record_metrics(f"weights/raptor-fmnist-k{k}", {**{key: r[key] for key in keys}, "phases": r["phases"]["schedule"]}, command)
     return 0
 
 

@@ -30,7 +30,7 @@ from apps.models import WeightsError, load_model
 from audio.mossformer2.data import heldout_real_mixtures, speechbrain_mixtures
 from audio.mossformer2.losses import PITLoss, si_snr
 from audio.mossformer2.separate import separate
-from recurrent.registry import WEIGHTS_DIR, resolve_weights
+from recurrent.registry import record_metrics
 
 SPEED_SECONDS = (10, 60, 600)
 
@@ -124,11 +124,7 @@ def main() -> int:
             metrics[f"rtf_{seconds}s"] = round(result["rtf"], 3)
             metrics[f"peak_mib_{seconds}s"] = round(result["peak_mib"])
     if args.write_card:
-        _, card_path = resolve_weights(args.weights, WEIGHTS_DIR)
-        card = json.loads(card_path.read_text())
-        card["metrics"] = metrics
-        card["metrics_command"] = "python bench/separation.py " + " ".join(sys.argv[1:])
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        card_path = record_metrics(args.weights, metrics, "python bench/separation.py " + " ".join(sys.argv[1:]))
         print(f"metrics written to {card_path}")
     return 0
 

@@ -148,9 +148,23 @@ def save_weights(
         "metrics": metrics,
         "metrics_command": metrics_command,
     }
-    card_path = stem.with_name(stem.name + ".json")
-    _replace_atomically(card_path, lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
+    write_card(stem.with_name(stem.name + ".json"), card)
     return card
+
+
+def write_card(path: str | Path, card: dict[str, Any]) -> None:
+    """Write a card as indented JSON, atomically (a reader never sees half a card)."""
+    _replace_atomically(Path(path), lambda tmp: tmp.write_text(json.dumps(card, indent=2) + "\n"))
+
+
+def record_metrics(name_or_path: str | Path, metrics: dict[str, Any], command: str) -> Path:
+    """Store ``metrics`` and the ``command`` that measured them in the card of shipped weights (a name or a
+    path to either file); returns the card's path."""
+    _, card_path = resolve_weights(name_or_path)
+    card = read_card(card_path)
+    card["metrics"], card["metrics_command"] = metrics, command
+    write_card(card_path, card)
+    return card_path
 
 
 def read_card(path: str | Path) -> dict[str, Any]:

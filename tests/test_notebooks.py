@@ -1,6 +1,5 @@
 """Every notebook executes with small settings (RSUITE_NOTEBOOK_FAST=1), so none goes stale."""
 
-import os
 from pathlib import Path
 
 import nbclient

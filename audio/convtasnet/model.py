@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchaudio.models import ConvTasNet as _TorchaudioConvTasNet
 

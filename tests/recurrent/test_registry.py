@@ -11,6 +11,7 @@ from recurrent.registry import (
     load_model,
     make_config,
     read_card,
+    record_metrics,
     register_model,
     save_weights,
 )
@@ -132,3 +133,14 @@ def test_model_state_from_weights_and_lightning_checkpoint(tmp_path):
         assert set(state) == set(model.state_dict())
         for key, value in model.state_dict().items():
             torch.testing.assert_close(state[key], value)
+
+
+def test_record_metrics_replaces_only_the_metrics_and_their_command(tmp_path):
+    _save(_trained_tiny(), tmp_path / "tiny")
+    card = read_card(tmp_path / "tiny.json")
+    assert record_metrics(tmp_path / "tiny.safetensors", {"acc": 0.5}, "bench --n 3") == tmp_path / "tiny.json"
+    updated = read_card(tmp_path / "tiny.json")
+    assert updated == card | {"metrics": {"acc": 0.5}, "metrics_command": "bench --n 3"}
+    assert not list(tmp_path.glob(".*tmp"))
+    with pytest.raises(WeightsError):
+        record_metrics(tmp_path / "missing.safetensors", {}, "bench")
