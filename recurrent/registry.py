@@ -232,6 +232,15 @@ def model_state(source: str) -> dict[str, torch.Tensor]:
     return load_model(source).state_dict()
 
 
+def build_model(name: str, config: dict[str, Any] | None = None, init_from: str | None = None) -> nn.Module:
+    """A registered model with ``config`` overrides, starting from the weights of ``init_from`` when given
+    (a Lightning checkpoint or shipped weights: :func:`model_state`) — how every training system begins."""
+    model = get_model(name, **(config or {}))
+    if init_from:
+        model.load_state_dict(model_state(init_from))
+    return model
+
+
 def list_weights(weights_dir: str | Path = WEIGHTS_DIR) -> list[dict[str, Any]]:
     """The cards in ``weights_dir`` (invalid ones raise :class:`WeightsError`)."""
     return [read_card(path) for path in sorted(Path(weights_dir).glob("*.json"))]

@@ -15,6 +15,17 @@ import torch
 from lightning.pytorch.callbacks import Timer
 
 
+def optimize_with_warmup_cosine(
+    system: L.LightningModule, optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW
+) -> dict:
+    """What a system's ``configure_optimizers`` returns here: ``optimizer_class`` over all its parameters
+    at its ``hparams.lr`` and ``hparams.weight_decay``, scheduled by :func:`warmup_cosine` with its
+    ``hparams.warmup_steps``."""
+    h = system.hparams
+    optimizer = optimizer_class(system.parameters(), lr=h.lr, weight_decay=h.weight_decay)
+    return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, system.trainer, h.warmup_steps)}
+
+
 def warmup_cosine(
     optimizer: torch.optim.Optimizer,
     trainer: L.Trainer,

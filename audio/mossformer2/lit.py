@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader
 from audio.convtasnet import model as _registers_baseline  # noqa: F401  (registers convtasnet*)
 from audio.mossformer2 import data, model as _registers_models  # noqa: F401  (registers mossformer2*)
 from audio.mossformer2.losses import PITLoss, si_snr
-from recurrent.registry import get_model, model_state
-from recurrent.schedule import warmup_cosine
+from recurrent.registry import build_model
+from recurrent.schedule import optimize_with_warmup_cosine
 from vision.paths import default_data_root
 
 
@@ -37,9 +37,7 @@ class SeparationSystem(L.LightningModule):
         path); optimizer state is not taken (use ``--ckpt_path`` to resume)."""
         super().__init__()
         self.save_hyperparameters()
-        self.model = get_model(model, **(model_config or {}))
-        if init_from:
-            self.model.load_state_dict(model_state(init_from))
+        self.model = build_model(model, model_config, init_from)
         self.pit = PITLoss()
 
     def separate(self, mixture: torch.Tensor, sources: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,8 +62,7 @@ class SeparationSystem(L.LightningModule):
         self.log(f"val/{name}_si_snr", -loss, **kwargs)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, self.trainer, self.hparams.warmup_steps)}
+        return optimize_with_warmup_cosine(self)
 
 
 class SpeechMixData(L.LightningDataModule):

@@ -6,6 +6,7 @@ from torch import nn
 
 from recurrent.registry import (
     WeightsError,
+    build_model,
     get_model,
     list_models,
     load_model,
@@ -144,3 +145,14 @@ def test_record_metrics_replaces_only_the_metrics_and_their_command(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
     with pytest.raises(WeightsError):
         record_metrics(tmp_path / "missing.safetensors", {}, "bench")
+
+
+def test_build_model_starts_from_saved_weights_when_asked(tmp_path):
+    source = _trained_tiny(width=3)
+    _save(source, tmp_path / "tiny")
+    fresh = build_model("test-tiny", {"width": 3})
+    started = build_model("test-tiny", {"width": 3}, init_from=str(tmp_path / "tiny"))
+    assert fresh.config.width == started.config.width == 3
+    for key, value in source.state_dict().items():
+        assert torch.equal(started.state_dict()[key], value)
+    assert not torch.equal(fresh.conv.weight, source.conv.weight)

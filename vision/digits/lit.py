@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics.functional.text import char_error_rate
 
-from recurrent.registry import get_model, load_model, model_state
-from recurrent.schedule import warmup_cosine
+from recurrent.registry import build_model, load_model
+from recurrent.schedule import optimize_with_warmup_cosine
 from recurrent.streams import pass_rng, worker_share
 from vision.digits import data
 from vision.digits.decode import greedy_decode
@@ -38,9 +38,7 @@ class DigitsSystem(L.LightningModule):
         (name or path), e.g. to fine-tune; optimizer state is not taken (use ``--ckpt_path`` to resume)."""
         super().__init__()
         self.save_hyperparameters()
-        self.model = get_model(model, **(model_config or {}))
-        if init_from:
-            self.model.load_state_dict(model_state(init_from))
+        self.model = build_model(model, model_config, init_from)
         self.model.to(memory_format=torch.channels_last)  # ~1.5× faster convolutions on CPU
 
     def ctc_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -69,8 +67,7 @@ class DigitsSystem(L.LightningModule):
         self.log(f"val/{name}_cer", cer, **kwargs)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, self.trainer, self.hparams.warmup_steps)}
+        return optimize_with_warmup_cosine(self)
 
 
 class _Mixture(IterableDataset):

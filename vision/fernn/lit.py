@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from recurrent.registry import get_model, model_state
+from recurrent.registry import build_model
 from vision.fernn import data
 from vision.fernn.model import PredictClassifyLoss
 
@@ -47,9 +47,7 @@ class FERNNSystem(L.LightningModule):
         if task not in ("predict", "classify", "both"):
             raise ValueError(f"task must be predict, classify or both, got {task!r}")
         self.save_hyperparameters()
-        self.model = get_model(model, **(model_config or {}))
-        if init_from:
-            self.model.load_state_dict(model_state(init_from))
+        self.model = build_model(model, model_config, init_from)
         self.loss = PredictClassifyLoss(class_weight)
 
     def losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

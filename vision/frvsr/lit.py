@@ -14,8 +14,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from recurrent.registry import get_model, model_state
-from recurrent.schedule import warmup_cosine
+from recurrent.registry import build_model
+from recurrent.schedule import optimize_with_warmup_cosine
 from vision.frvsr import data
 from vision.frvsr.loss import FRVSRLoss
 from vision.frvsr.metrics import psnr_y
@@ -47,9 +47,7 @@ class FRVSRSystem(L.LightningModule):
         (name or path), e.g. to fine-tune; optimizer state is not taken (use ``--ckpt_path`` to resume)."""
         super().__init__()
         self.save_hyperparameters()
-        self.model = get_model(model, **(model_config or {}))
-        if init_from:
-            self.model.load_state_dict(model_state(init_from))
+        self.model = build_model(model, model_config, init_from)
         self.model.to(memory_format=torch.channels_last)  # ~5× faster convolutions on CPU
         self.loss = FRVSRLoss(flow_weight, sr_loss)
 
@@ -79,8 +77,7 @@ class FRVSRSystem(L.LightningModule):
         self.log("val/gain_db", psnr - psnr_bicubic, prog_bar=True, **kwargs)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, self.trainer, self.hparams.warmup_steps)}
+        return optimize_with_warmup_cosine(self, torch.optim.Adam)
 
 
 def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

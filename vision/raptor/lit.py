@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from recurrent.registry import get_model, model_state
-from recurrent.schedule import warmup_cosine
+from recurrent.registry import build_model
+from recurrent.schedule import optimize_with_warmup_cosine
 from vision.paths import default_data_root
 from vision.raptor import surrogate, teacher as _registers_teacher  # noqa: F401  (registers vit-fmnist)
 from vision.raptor.activations import ActivationChunks
@@ -27,7 +27,7 @@ class TeacherSystem(L.LightningModule):
                  weight_decay: float = 0.05, warmup_steps: int = 500, label_smoothing: float = 0.1):
         super().__init__()
         self.save_hyperparameters()
-        self.model = get_model(model, **(model_config or {}))
+        self.model = build_model(model, model_config)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images, labels = batch
@@ -40,8 +40,7 @@ class TeacherSystem(L.LightningModule):
         self.log("val/acc", (self.model(images).argmax(1) == labels).float().mean(), prog_bar=True)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, self.trainer, self.hparams.warmup_steps)}
+        return optimize_with_warmup_cosine(self)
 
 
 def _shift_and_flip(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,9 +95,7 @@ class RaptorSystem(L.LightningModule):
                  init_from: str | None = None, normalize_groups: bool = True):
         super().__init__()
         self.save_hyperparameters()
-        self.model = get_model("raptor", **(model_config or {}))
-        if init_from:
-            self.model.load_state_dict(model_state(init_from))
+        self.model = build_model("raptor", model_config, init_from)
 
     def teacher_forcing_weight(self) -> float:
         total = max(int(self.trainer.estimated_stepping_batches), 1) if self._trainer else 1
@@ -131,8 +128,7 @@ class RaptorSystem(L.LightningModule):
         self.log("val/rollout_loss", loss, prog_bar=True)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, self.trainer, self.hparams.warmup_steps)}
+        return optimize_with_warmup_cosine(self)
 
 
 class ActivationData(L.LightningDataModule):
