@@ -4,7 +4,8 @@ INPUT is a video file (anything FFmpeg reads) or a folder of frames (PNG, JPEG, 
 natural order: f2 before f10). OUTPUT is a video file — .mp4, .mkv or .mov (H.264, CRF 18) or .avi
 (MPEG-4) — at the input's frame rate (``--fps`` for frame folders), with the input's first audio
 track carried over (copied, or transcoded when the container cannot hold it); or a folder of PNG
-frames (a path without a suffix). Frames are colour (RGB); grayscale input is refused.
+frames (a path without a suffix). Frames are colour (RGB); grayscale input is refused. A phone video's
+display rotation is applied, so the output is upright and plays the way the input does.
 
 Frames are processed one at a time with the recurrent state carried, so memory does not grow with
 the video's length; large frames are cut into overlapping tiles (``--tile``) blended without seams.
