@@ -10,6 +10,8 @@ Test sets:
   synth-pr   synthetic printed strings (fonts as in training, new strings and degradations)
   synth-seg  synthetic strings on segment displays (seven- and fourteen-segment fonts of ``fonts/segment``,
              meters, clocks and scales: faint unlit segments, display separators; with ``make data``)
+  synth-photo  printed strings (a quarter on segment displays) photographed: set in colour on patches of the
+             photos held out of training (``data.HELD_OUT_PHOTOS``), on a plate or straight on the scene
   orand-loose  the orand images with 40 % of their height of paper (their median tone) on every side: a
              user's looser crop (the ORAND scans are cut tight to the ink)
 
@@ -48,7 +50,7 @@ from vision.digits import data
 from vision.digits.reader import CROP_MARGINS, read_digits
 
 
-SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg")
+SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg", "synth-photo")
 
 
 def test_sets(
@@ -63,10 +65,14 @@ def test_sets(
         sets["orand-loose"] = (loose, sets["orand"][1])
     glyphs = data.load_glyphs(data_root, "test")
     fonts, segment_fonts = data.list_fonts(data_root), data.list_segment_fonts(data_root)
-    for name, fraction, segment in (("synth-hw", 1.0, 0.0), ("synth-pr", 0.0, 0.0), ("synth-seg", 0.0, 1.0)):
-        config = data.SyntheticConfig(handwritten_fraction=fraction, segment_fraction=segment)
-        generator = data.SyntheticDigits(glyphs, fonts, 32, config, segment_fonts=segment_fonts)
-        unavailable = (name == "synth-hw" and not generator.use_handwritten) or (segment and not segment_fonts)
+    photos = data.load_photos(data_root, held_out=True) if "synth-photo" in names else []
+    kinds = {  # handwritten, segment display and photo fractions
+        "synth-hw": (1.0, 0.0, 0.0), "synth-pr": (0.0, 0.0, 0.0), "synth-seg": (0.0, 1.0, 0.0), "synth-photo": (0.0, 0.25, 1.0),
+    }
+    for name, (fraction, segment, photo) in kinds.items():
+        config = data.SyntheticConfig(handwritten_fraction=fraction, segment_fraction=segment, photo_fraction=photo)
+        generator = data.SyntheticDigits(glyphs, fonts, 32, config, segment_fonts=segment_fonts, photos=photos)
+        unavailable = (name == "synth-hw" and not generator.use_handwritten) or (segment and not segment_fonts) or (photo and not photos)
         if name not in names or unavailable:
             continue
         samples = [generator.render(np.random.default_rng([seed, i])) for i in range(n)]

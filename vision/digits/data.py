@@ -42,6 +42,8 @@ SEGMENT_SEPARATORS = [".", "-", ".-"]  # what a segment display draws besides di
 SEGMENT_SEPARATOR_CHARS = ".-"
 MAX_OVERLAP = 0.4  # of the narrower of two neighbouring handwritten pieces
 RECROP_MARGINS = ((0.0, 0.3), (0.0, 0.25))  # ranges of the rows' and the columns' margins of :func:`recrop`
+HELD_OUT_PHOTOS = "plasma_"  # photos (``make data``: ``photos/``) kept out of training as backgrounds: the benchmark's
+PHOTO_SIDE = 960  # photos are shrunk to at most this many pixels a side when loaded
 
 
 def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.ndarray:
@@ -241,6 +243,23 @@ def list_segment_fonts(data_root: str | Path | None) -> list[Path]:
     return [f for f in _font_files(data_root, "segment") if draws_digits_and_separators(f, SEGMENT_SEPARATOR_CHARS)]
 
 
+def load_photos(data_root: str | Path | None, held_out: bool = False) -> list[np.ndarray]:
+    """Photographs from ``photos/`` as (H, W, 3) uint8 RGB, at most ``PHOTO_SIDE`` a side, to set strings on
+    (:func:`on_photo`): the training ones, or with ``held_out`` those named ``HELD_OUT_PHOTOS*``; empty
+    without a data root."""
+    folder = Path(data_root) / "photos" if data_root is not None else None
+    if folder is None or not folder.is_dir():
+        return []
+    photos = []
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
+        if path.name.startswith(HELD_OUT_PHOTOS) == held_out:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+                image.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
+                photos.append(np.asarray(image))
+    return photos
+
+
 # ------------------------------------------------------------------------------------------- synthesis
 
 
@@ -406,6 +425,39 @@ def degrade(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
     return image
 
 
+def on_photo(rng: np.random.Generator, ink: np.ndarray, photos: Sequence[np.ndarray]) -> np.ndarray:
+    """An ink map (H, W) in 0..1 set in colour on a patch of a random photo, as a house number, sign or meter
+    is photographed: dark digits on a light plate, digits of any colour straight on the photo, or light
+    digits on a dark plate (a third each), the patch reaching 0.2-1 ink height past the ink; then blur,
+    noise and JPEG as in :func:`degrade`. Returns (H', W', 3) uint8 RGB."""
+    h, w = ink.shape
+    pad = int(h * rng.uniform(0.2, 1.0))
+    size = (h + 2 * pad, w + 2 * pad)
+    photo = photos[int(rng.integers(len(photos)))]
+    scale = max(1.0, size[0] / photo.shape[0], size[1] / photo.shape[1]) * rng.uniform(1.0, 2.0)
+    if scale > 1:  # the string is large against this photo: enlarge the photo, never tile it
+        photo = cv2.resize(photo, (int(photo.shape[1] * scale) + 1, int(photo.shape[0] * scale) + 1))
+    y, x = int(rng.integers(0, photo.shape[0] - size[0] + 1)), int(rng.integers(0, photo.shape[1] - size[1] + 1))
+    patch = photo[y : y + size[0], x : x + size[1]].astype(np.float32)
+    kind = int(rng.integers(3))
+    colour = rng.uniform(0, 255, 3)
+    if kind != 1:
+        rim = int(pad * rng.uniform(0.3, 0.8))
+        plate = rng.uniform(170, 255, 3) if kind == 0 else rng.uniform(0, 80, 3)
+        patch[rim : size[0] - rim, rim : size[1] - rim] = plate
+        colour = rng.uniform(0, 70, 3) if kind == 0 else rng.uniform(190, 255, 3)
+    alpha = np.zeros(size, np.float32)
+    alpha[pad : pad + h, pad : pad + w] = ink
+    image = patch * (1 - alpha[..., None]) + colour * alpha[..., None]
+    if rng.random() < 0.5:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.5))
+    image = np.clip(image + rng.normal(0, rng.uniform(0, 8), image.shape), 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 95))])
+        image = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+    return image
+
+
 def recrop(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     """``image`` cut to its ink as the reader cuts it (:func:`~vision.digits.ink.crop_to_ink`), with margins
     drawn from ``RECROP_MARGINS`` around the reader's: the reader learns the crops it is given, and is not
@@ -421,6 +473,7 @@ class SyntheticConfig:
     recrop_fraction: float = 0.0  # strings cut to their ink by :func:`recrop`
     segment_fraction: float = 0.0  # of the printed strings, those in a segment display font (``segment_fonts``)
     sign_fraction: float = 0.0  # of the other printed strings, those led by a ``$`` or ``#`` sign
+    photo_fraction: float = 0.0  # strings set in colour on a photo (``photos``, :func:`on_photo`) instead of paper
 
 
 class SyntheticDigits(IterableDataset):
@@ -429,6 +482,8 @@ class SyntheticDigits(IterableDataset):
     Handwritten strings are composed from ``glyphs`` or, for ``config.writer_fraction`` of them when
     given, from ``writer_glyphs`` (digits cut from real strings by the writers the reader must serve).
     Printed strings use ``fonts``, or for ``config.segment_fraction`` of them when given, ``segment_fonts``.
+    ``config.photo_fraction`` of all strings, when ``photos`` are given, are set on one of them in colour
+    (:meth:`render` gives those as RGB, as a user has them; :meth:`sample` reads them gray, as the reader does).
     Each worker gets its own random stream from ``seed``; with ``length`` set the dataset is finite and
     reproducible (for validation).
     """
@@ -443,7 +498,9 @@ class SyntheticDigits(IterableDataset):
         length: int | None = None,
         writer_glyphs: Sequence[tuple[int, np.ndarray]] = (),
         segment_fonts: Sequence[Path] = (),
+        photos: Sequence[np.ndarray] = (),
     ):
+        self.photos = list(photos)
         self.by_digit = [[g for label, g in glyphs if label == d] for d in range(10)]
         self.writer_by_digit = [[g for label, g in writer_glyphs if label == d] for d in range(10)]
         self.fonts = fonts
@@ -456,7 +513,8 @@ class SyntheticDigits(IterableDataset):
         self.use_writers = all(self.writer_by_digit)
 
     def render(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        """One document-like uint8 image (as a user would have it) and its digit string."""
+        """One uint8 image as a user would have it — a document (H, W), or a photo (H, W, 3) RGB — and its
+        digit string."""
         text = random_text(rng, self.config.max_digits)
         if self.use_handwritten and rng.random() < self.config.handwritten_fraction:
             writers = self.use_writers and rng.random() < self.config.writer_fraction
@@ -465,10 +523,13 @@ class SyntheticDigits(IterableDataset):
             segment = bool(self.config.segment_fraction and self.segment_fonts) and rng.random() < self.config.segment_fraction
             sign = not segment and bool(self.config.sign_fraction) and rng.random() < self.config.sign_fraction
             ink = render_printed(rng, self.segment_fonts if segment else self.fonts, text, segment, sign)
+        if self.photos and self.config.photo_fraction and rng.random() < self.config.photo_fraction:
+            return on_photo(rng, ink, self.photos), text
         return degrade(rng, ink), text
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         image, text = self.render(rng)
+        image = gray_array(image)
         if self.config.recrop_fraction and rng.random() < self.config.recrop_fraction:
             image = recrop(rng, image)
         return normalize_image(image, self.height), text

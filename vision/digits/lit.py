@@ -145,6 +145,7 @@ class DigitsData(L.LightningDataModule):
         recrop_fraction: float = 0.0,
         segment_fraction: float = data.SyntheticConfig.segment_fraction,
         sign_fraction: float = data.SyntheticConfig.sign_fraction,
+        photo_fraction: float = data.SyntheticConfig.photo_fraction,
     ):
         """``handwritten_fraction``: of the synthetic strings, those composed from handwritten digits (the rest
         printed). ``splice_fraction``: of the real items, those spliced from training scans (two or three
@@ -154,7 +155,9 @@ class DigitsData(L.LightningDataModule):
         cut to their ink with random margins (:func:`~vision.digits.data.recrop`), as the reader cuts.
         ``segment_fraction``: of the synthetic printed strings, those in a segment display font
         (``fonts/segment``; none there: no such strings). ``sign_fraction``: of the other synthetic printed
-        strings, those led by a ``$`` or ``#`` (besides the 10 % of all strings led by a mark anyway)."""
+        strings, those led by a ``$`` or ``#`` (besides the 10 % of all strings led by a mark anyway).
+        ``photo_fraction``: of the synthetic strings, those set in colour on a training photo (``photos/``
+        but the held-out ``HELD_OUT_PHOTOS``; :func:`~vision.digits.data.on_photo`): signs, plates, meters."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -171,10 +174,12 @@ class DigitsData(L.LightningDataModule):
         config = data.SyntheticConfig(
             handwritten_fraction=h.handwritten_fraction, writer_fraction=h.writer_fraction,
             recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction, sign_fraction=h.sign_fraction,
+            photo_fraction=h.photo_fraction,
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,
             segment_fonts=data.list_segment_fonts(self.root) if h.segment_fraction else (),
+            photos=data.load_photos(self.root) if h.photo_fraction else (),
         )
         spliced = self._spliced(real) if real and h.splice_fraction > 0 else None
         self.train_set = _Mixture(

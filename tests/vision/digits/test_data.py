@@ -232,3 +232,54 @@ def test_known_label_errors_are_corrected_unless_asked_for_the_published_labels(
     published = {p.name: t for p, t in data.load_orand(tmp_path, everything, corrected=False)}
     assert corrected == dict(zip(names, ["7393", "52", "15371"]))
     assert published == dict(zip(names, ["7397", "52", "153"]))
+
+
+def _photo(seed: int, size=(60, 80)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+
+
+def test_photo_fraction_sets_that_share_of_strings_on_a_photo_and_samples_read_them_gray():
+    printed = [_dejavu("DejaVuSans.ttf")]
+    config = data.SyntheticConfig(handwritten_fraction=0.0, photo_fraction=0.4)
+    synthetic = data.SyntheticDigits([], printed, 32, config, photos=[_photo(0), _photo(1, (20, 30))])
+    rng = np.random.default_rng(0)
+    images = [synthetic.render(rng)[0] for _ in range(200)]
+    assert abs(np.mean([image.ndim == 3 for image in images]) - 0.4) < 0.08
+    assert all(image.dtype == np.uint8 and (image.ndim == 2 or image.shape[2] == 3) for image in images)
+    sample, _ = synthetic.sample(np.random.default_rng(1))
+    assert sample.ndim == 2 and sample.shape[0] == 32
+
+
+def test_photo_strings_leave_the_paper_strings_as_drawn_before():
+    """The benchmark's document sets (photo_fraction 0) are the same images whether photos are loaded or not."""
+    printed = [_dejavu("DejaVuSans.ttf")]
+    plain = data.SyntheticDigits([], printed, 32, data.SyntheticConfig(handwritten_fraction=0.0))
+    with_photos = data.SyntheticDigits([], printed, 32, data.SyntheticConfig(handwritten_fraction=0.0), photos=[_photo(0)])
+    for i in range(10):
+        a, b = plain.render(np.random.default_rng([7, i])), with_photos.render(np.random.default_rng([7, i]))
+        assert a[1] == b[1] and np.array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("kind_seed", range(6))
+def test_on_photo_puts_the_whole_string_inside_the_patch_in_its_colour(kind_seed):
+    ink = np.zeros((30, 70), np.float32)
+    ink[5:25, 10:14] = ink[5:25, 50:54] = 1.0  # two bars
+    photo = np.full((40, 50, 3), 128, np.uint8)  # smaller than the string: enlarged, never tiled
+    image = data.on_photo(np.random.default_rng(kind_seed), ink, [photo])
+    assert image.dtype == np.uint8 and image.shape[2] == 3
+    pad_y, pad_x = (image.shape[0] - 30) // 2, (image.shape[1] - 70) // 2
+    assert pad_y == pad_x >= 30 * 0.2 - 1
+    rows = slice(pad_y + 8, pad_y + 22)
+    bars = image[rows, [pad_x + 11, pad_x + 51]].reshape(-1, 3).mean(0)
+    between = image[rows, pad_x + 30].mean(0)
+    assert np.abs(bars - between).max() > 10  # both bars drawn where the ink is, in a colour of their own
+
+
+def test_photos_are_split_into_training_and_held_out_backgrounds(tmp_path):
+    (tmp_path / "photos").mkdir()
+    for name in ("mate_a.jpg", f"{data.HELD_OUT_PHOTOS}b.jpg", "skimage_c.png"):
+        Image.fromarray(_photo(0, (2000, 100))).save(tmp_path / "photos" / name)
+    train, held_out = data.load_photos(tmp_path), data.load_photos(tmp_path, held_out=True)
+    assert len(train) == 2 and len(held_out) == 1
+    assert max(train[0].shape[:2]) == data.PHOTO_SIDE and train[0].shape[2] == 3
+    assert data.load_photos(None) == [] and data.load_photos(tmp_path / "none") == []
