@@ -127,6 +127,7 @@ class DigitsData(L.LightningDataModule):
         {"name": "OpenCV samples digits.png, columns 0-79 (Debian opencv-doc)", "license": "Apache-2.0 (OpenCV)"},
         {"name": "ORAND-CAR-A training split, folds 1-4 (fold 0 held out): whole images, digits cut from them and strings spliced from them", "license": "MIT (Labeled_ORAND-CAR-A)"},
         {"name": "Debian font packages and matplotlib's DejaVu fonts; segment-display fonts (Debian fonts-dseg: DSEG7/DSEG14 Classic/Modern)", "license": "per font: OFL / GPL+FE / Bitstream Vera"},
+        {"name": "With --data.photo_fraction, photos behind photographed strings: Debian mate-backgrounds 1.26 (12) and scikit-image 0.26 sample photos (Debian plasma-workspace wallpapers held out)", "license": "GPL-2+; public domain / CC0 (motorcycle: Middlebury 2014, no licence stated)"},
     ]
 
     def __init__(
