@@ -1,8 +1,8 @@
 """``rsuite read-digits PATH…`` — read the digit string in each image.
 
 PATH is an image (PNG, JPEG, BMP, TIFF; gray, RGB or RGBA; any size; a photo's EXIF orientation is
-applied) or a folder of them (recursive, natural order). Prints one line per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with
-``--json``. Confidence is the model's probability of the string (averaged over the crops below): below
+applied) or a folder of them (recursive, natural order). Prints one line per image,
+``path<TAB>digits<TAB>confidence``, or JSON lines with ``--json``. Confidence is the model's probability of the string (averaged over the crops below): below
 ~0.5, check the reading.
 Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
 reads images as they are), with five different margins, and the string most probable across the five

@@ -389,6 +389,12 @@ def render_printed(
     return array[y0:y1, x0:x1]
 
 
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """A uint8 image, gray (H, W) or colour (H, W, 3), as it comes back from JPEG at ``quality``."""
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+
+
 def degrade(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
     """Turn an ink map into a document-like uint8 photo/scan: paper texture or guilloche, ink and paper
     tones (either polarity), underline, rotation, blur, noise and JPEG artefacts."""
@@ -420,8 +426,7 @@ def degrade(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
         h, w = image.shape
         scale = rng.uniform(min(1.0, max(0.4, 14 / h)), 1.0)  # low resolution (never under 14 px) before the JPEG
         small = cv2.resize(image, (max(4, int(w * scale)), max(4, int(h * scale))), interpolation=cv2.INTER_AREA)
-        ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 95))])
-        image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+        image = jpeg_round_trip(small, int(rng.integers(20, 95)))
     return image
 
 
@@ -453,8 +458,7 @@ def on_photo(rng: np.random.Generator, ink: np.ndarray, photos: Sequence[np.ndar
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.5))
     image = np.clip(image + rng.normal(0, rng.uniform(0, 8), image.shape), 0, 255).astype(np.uint8)
     if rng.random() < 0.5:
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 95))])
-        image = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+        image = jpeg_round_trip(image, int(rng.integers(30, 95)))
     return image
 
 
@@ -649,8 +653,7 @@ def augment_scan(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     image = (image - image.mean()) * rng.uniform(0.6, 1.2) + image.mean() + rng.normal(0, rng.uniform(0, 8), image.shape)
     image = np.clip(image, 0, 255).astype(np.uint8)
     if rng.random() < 0.3:
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 95))])
-        image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+        image = jpeg_round_trip(image, int(rng.integers(30, 95)))
     return image
 
 

@@ -4,8 +4,9 @@ Every frame here is a NumPy array ``(H, W, 3)`` uint8 in **RGB** order. Sources 
 which bundles FFmpeg) or a folder of images (natural sort: ``f2.png`` before ``f10.png``); sinks are a
 video file (H.264 in .mp4/.mkv/.mov, MPEG-4 Part 2 in .avi; constant frame rate) or a folder of PNGs.
 A phone video's display rotation is applied on decoding (as FFmpeg does), so frames come out upright
-and the output plays the way the input does. The first audio track of an input video is copied into the output unchanged when the output container
-can hold its codec, and transcoded (AAC, or the container's default) otherwise.
+and the output plays the way the input does. The first audio track of an input video is copied into the
+output unchanged when the output container can hold its codec, and transcoded (AAC, or the container's
+default) otherwise.
 
 Problems with the input raise :class:`VideoError`, one line naming the file.
 """
