@@ -30,8 +30,8 @@ from tqdm import tqdm
 
 from apps.common import UserError, add_common_args, atomic_output, pick_device
 from apps.models import WeightsError
+from vision.paths import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 DEMO_WEIGHTS = ["vit-fmnist", "raptor-fmnist-k2"]
 
 

@@ -1,6 +1,6 @@
 """``rsuite read-digits PATH…`` — read the digit string in each image.
 
-PATH is an image (PNG, JPEG, BMP, TIFF; gray, RGB or RGBA; any size; a photo's EXIF orientation is
+PATH is an image (PNG, JPEG, BMP, TIFF, WebP; gray, RGB or RGBA; any size; a photo's EXIF orientation is
 applied) or a folder of them (recursive, natural order). Prints one line per image,
 ``path<TAB>digits<TAB>confidence``, or JSON lines with ``--json``. Confidence is the model's probability of the string (averaged over the crops below): below
 ~0.5, check the reading.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_outpu
 from apps.models import WeightsError, load_model
 from vision.digits.data import load_image_gray
 from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, read_digits
+from vision.paths import list_images
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
 
 
@@ -50,16 +49,12 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def natural_key(path: Path) -> list:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
-
-
 def expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """Image files from files and folders; errors for paths that are neither."""
     files, errors = [], []
     for path in paths:
         if path.is_dir():
-            found = sorted((p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+            found = list_images(path, recursive=True)
             if not found:
                 errors.append(f"{path}: folder holds no images")
             files += found
@@ -107,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
 def demo(samples: Path, out: Path, args: argparse.Namespace) -> str:
     """Read ``samples/digits/*.png`` (the true string is the file name's last part, ``…_4096.png``),
     write ``out/read-digits.tsv`` and return the accuracy."""
-    files = sorted((samples / "digits").glob("*.png"), key=natural_key)
+    files = list_images(samples / "digits")
     model = load_model(DEFAULT_WEIGHTS, device=pick_device(args.device))
     readings = read_digits(files, model)
     truths = [path.stem.rsplit("_", 1)[-1] for path in files]

@@ -1,8 +1,27 @@
-"""Where training data lives: ``--data-root``, else ``$RSUITE_DATA``, else ``data/`` (``make data`` fills it)."""
+"""Where training data lives (``--data-root``, else ``$RSUITE_DATA``, else ``data/``, which ``make data`` fills),
+and the image files in a folder, listed the one way every app and dataset lists them."""
 
 import os
+import re
 from pathlib import Path
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
 
 def default_data_root() -> Path:
     return Path(os.environ.get("RSUITE_DATA", "data"))
+
+
+def natural_key(path: Path) -> list:
+    """Sort key for paths: case-insensitive, runs of digits by value (``frame2`` before ``frame10``)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
+
+
+def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """The image files (``IMAGE_SUFFIXES``, any case) in ``folder``, or anywhere below it with ``recursive``,
+    in natural order; empty when ``folder`` is not a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted((p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key)

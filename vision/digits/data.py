@@ -31,6 +31,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from recurrent.streams import pass_rng
 from vision.digits.ink import crop_to_ink
+from vision.paths import list_images
 
 MAX_DIGITS = 12
 VAL_FOLD = 0
@@ -247,11 +248,10 @@ def load_photos(data_root: str | Path | None, held_out: bool = False) -> list[np
     """Photographs from ``photos/`` as (H, W, 3) uint8 RGB, at most ``PHOTO_SIDE`` a side, to set strings on
     (:func:`on_photo`): the training ones, or with ``held_out`` those named ``HELD_OUT_PHOTOS*``; empty
     without a data root."""
-    folder = Path(data_root) / "photos" if data_root is not None else None
-    if folder is None or not folder.is_dir():
+    if data_root is None:
         return []
     photos = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
+    for path in list_images(Path(data_root) / "photos"):
         if path.name.startswith(HELD_OUT_PHOTOS) == held_out:
             with Image.open(path) as image:
                 image = image.convert("RGB")

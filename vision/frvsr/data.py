@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, IterableDataset
 
 from recurrent.streams import pass_rng, worker_share
-from vision.frvsr.video import IMAGE_SUFFIXES, VideoError, natural_key, read_frames
-from vision.paths import default_data_root
+from vision.frvsr.video import VideoError, read_frames
+from vision.paths import default_data_root, list_images
 
 SCALE = 4
 BD_SIGMA = 1.6
@@ -94,11 +94,6 @@ def degrade(hr: torch.Tensor, kind: str = "BD", scale: int = SCALE) -> torch.Ten
 
 
 # ----------------------------------------------------------------------------------------------- sources
-
-
-def list_photos(data_root: Path) -> list[Path]:
-    folder = Path(data_root) / "photos"
-    return sorted((p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key) if folder.is_dir() else []
 
 
 def list_videos(data_root: Path, held_out: bool = False) -> list[Path]:
@@ -269,7 +264,7 @@ class TrainClips(IterableDataset):
         self.root = Path(data_root) if data_root else default_data_root()
         self.frames, self.crop, self.degradation = frames, crop, degradation
         self.video_fraction, self.max_speed, self.steps, self.seed = video_fraction, max_speed, steps, seed
-        self.photo_paths = list_photos(self.root)
+        self.photo_paths = list_images(self.root / "photos")
         self.video_paths = list_videos(self.root)
         self.max_video_frames = max_video_frames
         self._photos: dict[int, np.ndarray] = {}

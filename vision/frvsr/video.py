@@ -13,7 +13,6 @@ Problems with the input raise :class:`VideoError`, one line naming the file.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,7 +22,8 @@ import av
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from vision.paths import IMAGE_SUFFIXES, list_images
+
 VIDEO_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".avi": "mpeg4"}
 GRAY_PIX_FMTS = ("gray", "ya8", "ya16", "monow", "monob")
 MIN_SIDE = 4
@@ -42,10 +42,6 @@ class SourceInfo:
     fps: Fraction
     frames: int | None
     has_audio: bool
-
-
-def natural_key(path: Path) -> list:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 def _check_size(path: Path, width: int, height: int) -> None:
@@ -74,8 +70,7 @@ class FrameFolderSource:
 
     def __init__(self, folder: str | Path, fps: Fraction = Fraction(25)):
         self.path = Path(folder)
-        images = (p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        self.files = sorted(images, key=natural_key)
+        self.files = list_images(self.path)
         if not self.files:
             raise VideoError(f"{self.path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         first = read_image_rgb(self.files[0])
