@@ -6,6 +6,7 @@ runs it the same way.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import sys
@@ -52,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else EXIT_BAD_INPUT
     job, rest = argv[0], argv[1:]
     if job not in JOBS:
-        print(f"rsuite: error: unknown job {job!r}\n\n{usage()}", file=sys.stderr)
+        close = difflib.get_close_matches(job, list(JOBS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        print(f"rsuite: error: unknown job {job!r}{hint}\n\n{usage()}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not is_built(job):
         print(f"rsuite {job}: not built yet (issue {JOBS[job][2]})", file=sys.stderr)

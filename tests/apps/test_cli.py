@@ -17,7 +17,9 @@ def test_usage_lists_jobs_and_unknown_job_exits_2():
     result = rsuite("--help")
     assert result.returncode == 0 and "read-digits" in result.stdout and "info" in result.stdout
     result = rsuite("no-such-job")
-    assert result.returncode == 2 and "unknown job" in result.stderr
+    assert result.returncode == 2 and "unknown job" in result.stderr and "did you mean" not in result.stderr
+    result = rsuite("separate-voices")
+    assert result.returncode == 2 and "did you mean 'separate-speech'?" in result.stderr
 
 
 def test_info_reports_versions_and_weights(tmp_path):
