@@ -16,7 +16,7 @@ from apps.common import EXIT_BAD_INPUT, run_job
 # job name -> (module, what it does, issue that builds it)
 JOBS: dict[str, tuple[str, str, str]] = {
     "upscale-video": ("apps.upscale_video", "upscale a video ×4 with FRVSR", "#4"),
-    "separate-speech": ("apps.separate_speech", "separate two voices in a WAV (Conv-TasNet by default while it beats our MossFormer2)", "#5"),
+    "separate-speech": ("apps.separate_speech", "separate two voices in a recording (Conv-TasNet by default while it beats our MossFormer2)", "#5"),
     "read-digits": ("apps.read_digits", "read digit strings in images (ResNet + BiLSTM + CTC)", "#3"),
     "fit-raptor": ("apps.fit_raptor", "fit a block-recurrent Raptor surrogate to a ViT", "#6"),
     "fernn": ("apps.fernn", "flow-equivariant RNNs: train, benchmark, demo", "#7"),

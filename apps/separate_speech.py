@@ -1,9 +1,11 @@
 """``rsuite separate-speech INPUT…`` — split a recording of overlapping speakers into one file per speaker.
 
-INPUT is any sound file libsndfile reads (WAV, FLAC, OGG, …) at any sample rate; stereo and other
+INPUT is any sound file libsndfile reads (WAV, FLAC, OGG, MP3, …) or, failing that, FFmpeg (through PyAV:
+a phone's M4A/AAC voice memo, WebM, the sound track of a video) at any sample rate; stereo and other
 multichannel input is downmixed to mono (channels averaged) before separation. For each input, writes
 ``OUT_DIR/<stem>_s1.wav``, ``<stem>_s2.wav`` (… for ``--speakers 3``) at the input's sample rate and sample
-format (16-bit PCM stays 16-bit), each scaled to the mixture's loudness (RMS) and kept under full scale.
+format (16-bit PCM stays 16-bit; compressed input gives 16-bit PCM), each scaled to the mixture's loudness
+(RMS) and kept under full scale.
 
 Long files are separated in overlapping chunks (``--chunk``, ``--overlap`` seconds) whose speaker order is
 aligned on the overlap, so speakers do not swap mid-file and model memory stays that of one chunk.
@@ -14,15 +16,17 @@ inputs are still separated; the exit code is then 1, or 2 if no input could be s
 Examples::
 
     rsuite separate-speech call.wav --out-dir separated/
-    rsuite separate-speech a.flac b.wav --out-dir out/ --device cuda --force
+    rsuite separate-speech a.flac memo.m4a --out-dir out/ --device cuda --force
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import soundfile as sf
 import torch
@@ -34,6 +38,7 @@ from audio.mossformer2.separate import DEFAULT_WEIGHTS, mono_mixture, separate
 
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
 PEAK = 0.999  # outputs louder than this after loudness matching are scaled down to it
+WAV_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")  # kept; any other input -> PCM_16
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -50,19 +55,43 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    """The first audio stream of any file FFmpeg reads: float32 (C, T) in [-1, 1] and its sample rate.
+    A damaged packet is skipped, as ``ffmpeg`` does."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError("no audio stream")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="fltp")  # planar float, the stream's own layout and rate
+        frames = []
+        for packet in container.demux(stream):
+            try:
+                frames += [out for frame in packet.decode() for out in resampler.resample(frame)]
+            except av.error.InvalidDataError:
+                continue
+        frames += resampler.resample(None)
+    if not frames:
+        return np.zeros((1, 0), np.float32), stream.rate
+    return np.concatenate([frame.to_ndarray() for frame in frames], axis=1), frames[0].sample_rate
+
+
 def read_audio(path: Path) -> tuple[torch.Tensor, int, str]:
-    """Mono float32 (T,) (channels averaged), sample rate, soundfile subtype (e.g. ``PCM_16``);
-    :class:`UserError` if unreadable, empty, too short or silent."""
+    """Mono float32 (T,) (channels averaged), sample rate, soundfile subtype of the output (the input's
+    PCM or float format, else ``PCM_16``); :class:`UserError` if unreadable, empty, too short or silent."""
     require_file(path)
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        subtype = sf.info(str(path)).subtype
-    except (sf.LibsndfileError, RuntimeError, ValueError) as error:
-        raise UserError(f"{path}: not a readable sound file ({str(error).splitlines()[0][:100]})") from None
-    if audio.shape[0] == 0:
+        audio, subtype = audio.T.copy(), sf.info(str(path)).subtype
+    except (sf.LibsndfileError, RuntimeError, ValueError):
+        try:
+            (audio, rate), subtype = decode_with_ffmpeg(path), "PCM_16"
+        except (av.FFmpegError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:100]
+            raise UserError(f"{path}: not a readable sound file ({reason})") from None
+    if audio.shape[1] == 0:
         raise UserError(f"{path}: holds no samples")
     try:
-        return mono_mixture(torch.from_numpy(audio.T.copy()), rate), rate, subtype
+        return mono_mixture(torch.from_numpy(audio), rate), rate, subtype if subtype in WAV_SUBTYPES else "PCM_16"
     except ValueError as error:
         raise UserError(f"{path}: {error}") from None
 
@@ -72,8 +101,6 @@ def output_paths(path: Path, out_dir: Path, speakers: int) -> list[Path]:
 
 
 def write_sources(sources: torch.Tensor, paths: list[Path], rate: int, subtype: str, force: bool) -> None:
-    if subtype not in sf.available_subtypes("WAV"):
-        subtype = "FLOAT"
     for source, path in zip(sources, paths):
         audio = source.numpy()
         peak = float(np.abs(audio).max())
@@ -118,7 +145,8 @@ def main(args: argparse.Namespace) -> int:
             failed += 1
             continue
         seconds = audio.shape[-1] / rate
-        with tqdm(total=round(seconds * model.config.sample_rate), unit="sample", unit_scale=True, disable=args.quiet,
+        model_samples = math.ceil(audio.shape[-1] * model.config.sample_rate / rate)  # as torchaudio resamples
+        with tqdm(total=model_samples, unit="sample", unit_scale=True, disable=args.quiet,
                   desc=path.name, file=sys.stderr) as bar:
             sources = separate(audio, rate, model, args.chunk, args.overlap, on_chunk=bar.update)
         paths = output_paths(path, args.out_dir, args.speakers)

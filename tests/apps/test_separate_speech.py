@@ -1,11 +1,12 @@
 """`rsuite separate-speech` end to end with a tiny saved model: output names, rate and sample format,
-stereo input, no overwrite without --force, inputs untouched, bad input as one line with exit code 2 (exit 1
+stereo input, compressed input (MP3, a phone's M4A), no overwrite without --force, inputs untouched, bad input as one line with exit code 2 (exit 1
 when other inputs could be separated)."""
 
 import hashlib
 import subprocess
 import sys
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -34,6 +35,36 @@ def speech_like(seconds, rate, channels=1, seed=0):
     return np.stack([audio] * channels, 1) if channels > 1 else audio
 
 
+def write_with_ffmpeg(path, audio, rate, container_format, codec):
+    """Mono float audio (T,) into ``path`` with PyAV; ``codec=None`` writes a 2-frame video with no sound."""
+    with av.open(str(path), "w", format=container_format) as container:
+        if codec is None:
+            stream = container.add_stream("mpeg4", rate=25)
+            stream.width = stream.height = 16
+            frames = [av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24") for _ in range(2)]
+        else:
+            stream = container.add_stream(codec, rate=rate)
+            stream.layout = "mono"
+            frame = av.AudioFrame.from_ndarray(audio.astype(np.float32)[None], format="flt", layout="mono")
+            frame.sample_rate = rate
+            frames = [frame]
+        for frame in [*frames, None]:
+            container.mux(stream.encode(frame))
+
+
+def test_compressed_input_mp3_and_a_phones_m4a_give_16_bit_wavs(weights, tmp_path):
+    audio = speech_like(2.0, 16000)
+    sf.write(tmp_path / "memo.mp3", audio, 16000, format="MP3")  # libsndfile reads it (MPEG_LAYER_III)
+    write_with_ffmpeg(tmp_path / "voice.m4a", audio, 16000, "mp4", "aac")  # libsndfile cannot: FFmpeg reads it
+    result = rsuite(str(tmp_path / "memo.mp3"), str(tmp_path / "voice.m4a"), "--out-dir", str(tmp_path / "out"),
+                    "--weights", weights, "--quiet")
+    assert result.returncode == 0, result.stderr
+    for stem in ("memo", "voice"):
+        info = sf.info(tmp_path / "out" / f"{stem}_s1.wav")
+        assert (info.samplerate, info.subtype) == (16000, "PCM_16")
+        assert 32000 <= info.frames <= 32000 + 2048  # an AAC encoder's priming samples may stay
+
+
 def test_writes_one_file_per_speaker_at_the_input_rate_and_format(weights, tmp_path):
     source = tmp_path / "call.wav"
     sf.write(source, speech_like(3.0, 16000, channels=2), 16000, subtype="PCM_16")
@@ -57,6 +88,7 @@ def test_writes_one_file_per_speaker_at_the_input_rate_and_format(weights, tmp_p
         (lambda p: sf.write(p, speech_like(0.05, 8000), 8000), "too short"),
         (lambda p: sf.write(p, np.zeros((0,)), 8000), "no samples"),
         (lambda p: None, "no such file"),
+        (lambda p: write_with_ffmpeg(p, None, None, "mp4", None), "no audio stream"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_code_2(weights, tmp_path, make, message):
