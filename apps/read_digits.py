@@ -1,9 +1,9 @@
 """``rsuite read-digits PATH…`` — read the digit string in each image.
 
 PATH is an image (PNG, JPEG, BMP, TIFF, WebP; gray, RGB or RGBA; any size; a photo's EXIF orientation is
-applied) or a folder of them (recursive, natural order). Prints one line per image,
-``path<TAB>digits<TAB>confidence``, or JSON lines with ``--json``. Confidence is the model's probability of the string (averaged over the crops below): below
-~0.5, check the reading.
+applied), a folder of them (recursive, natural order) or ``-``, one image on standard input. Prints one line
+per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with ``--json``. Confidence is the model's
+probability of the string (averaged over the crops below): below ~0.5, check the reading.
 Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
 reads images as they are), with five different margins, and the string most probable across the five
 crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate).
@@ -13,6 +13,7 @@ Unreadable images get an error line on stderr; the rest are still read and the e
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -27,11 +28,12 @@ from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, read_digits
 from vision.paths import list_images
 
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
+STDIN = Path("-")  # the path that stands for one image piped in: ``cat scan.png | rsuite read-digits -``
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsuite read-digits", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    parser.add_argument("paths", nargs="+", type=Path, help=f"image files or folders; {STDIN} reads standard input")
     parser.add_argument("--json", action="store_true", help="JSON lines {path, text, confidence}")
     parser.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy decoding)")
     parser.add_argument("--min-len", type=int, default=0, help="shortest string to accept")
@@ -53,7 +55,9 @@ def expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """Image files from files and folders; errors for paths that are neither."""
     files, errors = [], []
     for path in paths:
-        if path.is_dir():
+        if path == STDIN:
+            files.append(path)
+        elif path.is_dir():
             found = list_images(path, recursive=True)
             if not found:
                 errors.append(f"{path}: folder holds no images")
@@ -68,12 +72,14 @@ def expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
 def main(args: argparse.Namespace) -> int:
     if args.beam < 1 or args.batch_size < 1:
         raise UserError("--beam and --batch-size must be at least 1")
+    if args.paths.count(STDIN) > 1:
+        raise UserError(f"{STDIN} (standard input) can be given once")
     files, errors = expand(args.paths)
     images: list[np.ndarray] = []
     readable: list[Path] = []
     for path in files:
         try:
-            images.append(load_image_gray(path))
+            images.append(load_image_gray(io.BytesIO(sys.stdin.buffer.read()) if path == STDIN else path))
             readable.append(path)
         except Exception as error:  # PIL raises many types for bad files
             errors.append(f"{path}: not a readable image ({type(error).__name__})")

@@ -34,8 +34,21 @@ def images(tmp_path_factory):
     return folder
 
 
-def rsuite(*args):
-    return subprocess.run([sys.executable, "-m", "apps.cli", "read-digits", *args], capture_output=True, text=True)
+def rsuite(*args, stdin=b""):
+    """The real command with ``stdin`` (bytes) piped in; its output as text."""
+    result = subprocess.run([sys.executable, "-m", "apps.cli", "read-digits", *args], capture_output=True, input=stdin)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def test_an_image_piped_on_standard_input_reads_as_its_file(weights, images):
+    as_file = rsuite(str(images / "rgb.jpg"), "--weights", str(weights), "--quiet")
+    piped = rsuite("-", "--weights", str(weights), "--quiet", stdin=(images / "rgb.jpg").read_bytes())
+    assert piped.returncode == 0 and piped.stdout.split("\t")[1:] == as_file.stdout.split("\t")[1:]
+    assert piped.stdout.startswith("-\t")
+    twice = rsuite("-", "-", "--weights", str(weights))
+    assert twice.returncode == 2 and "once" in twice.stderr
+    garbage = rsuite("-", "--weights", str(weights), stdin=b"not an image")
+    assert garbage.returncode == 2 and "not a readable image" in garbage.stderr
 
 
 def test_lines_json_and_bad_file(weights, images):

@@ -22,6 +22,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -84,8 +85,8 @@ def warp_whole(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # 16-bit, 32-bit integer and float grayscale
 
 
-def load_image_gray(path: str | Path) -> np.ndarray:
-    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white) as uint8 (H, W), upright as a
+def load_image_gray(path: str | Path | BinaryIO) -> np.ndarray:
+    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white; a path or a binary file) as uint8 (H, W), upright as a
     viewer shows it: a phone photo's EXIF orientation is applied, so a picture taken sideways reads level.
 
     16-bit, 32-bit and float grayscale (scanner TIFFs, 16-bit PNGs) are stretched from their own
