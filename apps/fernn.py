@@ -157,13 +157,14 @@ def train(args: argparse.Namespace) -> int:
 
 def _load(names: list[str], device: torch.device) -> dict:
     from apps.models import WeightsError, load_model
+    from vision.fernn.model import FERNN
 
     models = {}
     for name in names:
         if Path(name).stem in models:
             raise UserError(f"{name}: two weights named {Path(name).stem!r}")
         try:
-            models[Path(name).stem] = load_model(name, device=device)
+            models[Path(name).stem] = load_model(name, device=device, kind=FERNN)
         except WeightsError as error:
             raise UserError(str(error)) from None
     return models

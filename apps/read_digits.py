@@ -24,6 +24,7 @@ from tqdm import tqdm
 from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, pick_device
 from apps.models import WeightsError, load_model
 from vision.digits.data import load_image_gray
+from vision.digits.model import CRNN
 from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, read_digits
 from vision.paths import list_images
 
@@ -89,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT  # each path's problem is already reported
     try:
         device = pick_device(args.device)
-        models = [load_model(weights, device=device) for weights in args.weights or [DEFAULT_WEIGHTS]]
+        models = [load_model(weights, device=device, kind=CRNN) for weights in args.weights or [DEFAULT_WEIGHTS]]
     except WeightsError as error:
         raise UserError(str(error)) from None
     with tqdm(total=len(images), unit="img", disable=args.quiet, file=sys.stderr) as bar:

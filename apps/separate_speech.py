@@ -34,6 +34,8 @@ from tqdm import tqdm
 
 from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, check_output, pick_device, require_file
 from apps.models import WeightsError, load_model
+from audio.convtasnet.model import ConvTasNet
+from audio.mossformer2.model import MossFormer2
 from audio.mossformer2.separate import DEFAULT_WEIGHTS, mono_mixture, separate
 
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
@@ -125,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
             if args.out_dir.is_dir():
                 check_output(out, args.force)
     try:
-        model = load_model(args.weights, device=pick_device(args.device))
+        model = load_model(args.weights, device=pick_device(args.device), kind=(ConvTasNet, MossFormer2))
     except WeightsError as error:
         raise UserError(str(error)) from None
     if model.config.num_speakers != args.speakers:

@@ -114,6 +114,7 @@ def _output_kind(args: argparse.Namespace) -> str:
 
 def main(args: argparse.Namespace) -> int:
     from vision.frvsr.infer import Upscaler
+    from vision.frvsr.model import FRVSR
     from vision.frvsr.video import FolderSink, VideoError, VideoSink, VideoSource, open_source
 
     _check_args(args)
@@ -128,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     info = source.info
     try:
-        model = load_model(args.weights, device=device)
+        model = load_model(args.weights, device=device, kind=FRVSR)
     except WeightsError as error:
         source.close()
         raise UserError(str(error)) from None

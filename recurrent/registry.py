@@ -195,9 +195,13 @@ def resolve_weights(name_or_path: str | Path, weights_dir: str | Path = WEIGHTS_
 
 
 def load_model(
-    name_or_path: str | Path, device: str | torch.device = "cpu", weights_dir: str | Path = WEIGHTS_DIR
+    name_or_path: str | Path,
+    device: str | torch.device = "cpu",
+    weights_dir: str | Path = WEIGHTS_DIR,
+    kind: type[nn.Module] | tuple[type[nn.Module], ...] | None = None,
 ) -> nn.Module:
-    """Build a model from its card and load its verified weights, in eval mode, float32, on ``device``."""
+    """Build a model from its card and load its verified weights, in eval mode, float32, on ``device``.
+    ``kind``: the model class(es) the caller can use; weights of another model raise :class:`WeightsError`."""
     weights_path, card_path = resolve_weights(name_or_path, weights_dir)
     card = read_card(card_path)
     if not weights_path.is_file():
@@ -208,6 +212,9 @@ def load_model(
         model = get_model(card["model"], **card["config"])
     except (KeyError, TypeError) as error:
         raise WeightsError(f"{card_path}: cannot build the model ({error})") from None
+    if kind is not None and not isinstance(model, kind):
+        wanted = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise WeightsError(f"{name_or_path}: {card['model']} weights ({type(model).__name__}), not {wanted} weights")
     if count_params(model) != card["num_params"]:
         raise WeightsError(
             f"{card_path}: config builds {count_params(model)} parameters, card says {card['num_params']}"

@@ -138,3 +138,15 @@ def test_speaker_count_must_match_the_weights(weights, tmp_path):
     sf.write(path, speech_like(1.0, 8000), 8000)
     result = rsuite(str(path), "--out-dir", str(tmp_path), "--weights", weights, "--speakers", "3")
     assert result.returncode == 2 and "separates 2 speakers" in result.stderr
+
+
+def test_weights_of_another_job_are_one_clear_line(tmp_path):
+    from vision.digits.model import crnn_digits
+
+    reader = crnn_digits(stem_channels=8, stage_channels=(8, 16, 16), lstm_hidden=16)
+    save_weights(reader, tmp_path / "reader", model_name="crnn-digits", data=[], command="test", metrics={}, metrics_command="test")
+    path = tmp_path / "in.wav"
+    sf.write(path, speech_like(1.0, 8000), 8000)
+    result = rsuite(str(path), "--out-dir", str(tmp_path), "--weights", str(tmp_path / "reader"))
+    assert result.returncode == 2 and "not ConvTasNet or MossFormer2 weights" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -111,6 +111,13 @@ def test_missing_weights_and_bad_card(tmp_path):
         read_card(tmp_path / "bad.json")
 
 
+def test_weights_of_another_model_kind_are_refused_by_name(tmp_path):
+    _save(_trained_tiny(), tmp_path / "tiny")
+    assert isinstance(load_model(tmp_path / "tiny", kind=(nn.Linear, Tiny)), Tiny)
+    with pytest.raises(WeightsError, match=r"test-tiny weights \(Tiny\), not Linear or Conv2d weights"):
+        load_model(tmp_path / "tiny", kind=(nn.Linear, nn.Conv2d))
+
+
 def test_config_mismatch_is_reported(tmp_path):
     import json
 
