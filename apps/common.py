@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -73,6 +74,10 @@ def check_output(path: str | Path, force: bool) -> Path:
         raise UserError(f"{path}: already exists (use --force to replace it)")
     if not path.parent.is_dir():
         raise UserError(f"{path.parent}: output folder does not exist")
+    try:  # a read-only or forbidden folder, found before any work rather than at the first write
+        tempfile.TemporaryFile(dir=path.parent).close()
+    except OSError as error:
+        raise UserError(f"{path.parent}: cannot write there ({error.strerror})") from None
     return path
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from apps.common import UserError, add_common_args, atomic_output, check_output, pick_device, progress
 from apps.models import WeightsError, load_model
+from vision.paths import IMAGE_SUFFIXES
 
 DEFAULT_WEIGHTS = "frvsr-x4"
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
@@ -53,13 +54,24 @@ def get_parser() -> argparse.ArgumentParser:
         f"{AUTO_TILE_ABOVE // 1000} k input pixels, else {AUTO_TILE})",
     )
     parser.add_argument("--pad", type=int, default=16, help="context around each tile in input pixels, a multiple of 8")
-    parser.add_argument("--fps", type=Fraction, default=Fraction(25), help="frame rate for a folder of frames (default 25)")
+    parser.add_argument("--fps", type=frame_rate, default=Fraction(25), help="frame rate for a folder of frames (default 25)")
     parser.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) to 51 (default 18)")
     parser.add_argument("--fp16", action="store_true", help="float16 on CUDA (faster, ~same quality)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the frame step (CUDA graphs on a GPU; slow start)")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="shipped weights name or path")
     add_common_args(parser)
     return parser
+
+
+def frame_rate(text: str) -> Fraction:
+    """``--fps``: a positive number or fraction, e.g. ``25``, ``29.97`` or ``30000/1001``."""
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate (e.g. 25, 29.97 or 30000/1001)") from None
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be positive")
+    return rate
 
 
 @contextlib.contextmanager
@@ -88,8 +100,6 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--tile {args.tile}: must be 0 or a positive multiple of 8")
     if args.pad < 0 or args.pad % 8:
         raise UserError(f"--pad {args.pad}: must be a non-negative multiple of 8")
-    if args.fps <= 0:
-        raise UserError(f"--fps {args.fps}: must be positive")
     if not 0 <= args.crf <= 51:
         raise UserError(f"--crf {args.crf}: must be between 0 and 51")
 
@@ -100,9 +110,13 @@ def _output_kind(args: argparse.Namespace) -> str:
     out, src = args.output, args.input
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise UserError(f"{out}: OUTPUT is the INPUT; choose another path")
+    if out.is_dir() and src.exists() and src.resolve().is_relative_to(out.resolve()):
+        raise UserError(f"{out}: OUTPUT holds the INPUT; choose another path")
     if out.suffix == "":
         if out.exists() and not out.is_dir() and not args.force:
             raise UserError(f"{out}: already exists (use --force to replace it)")
+        if out.is_dir() and any(not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES for p in out.iterdir()):
+            raise UserError(f"{out}: a folder holding more than frames is not replaced, even with --force; choose another")
         return "folder"
     if out.suffix.lower() not in VIDEO_CODECS:
         formats = ", ".join(VIDEO_CODECS)

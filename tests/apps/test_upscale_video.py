@@ -5,6 +5,7 @@ import hashlib
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -43,11 +44,11 @@ def video(tmp_path_factory):
     return path
 
 
-def write_av(path, codec="libx264", pix_fmt="yuv420p", n=N, audio=None, rate=48000, rotation=0):
+def write_av(path, codec="libx264", pix_fmt="yuv420p", n=N, audio=None, rate=48000, rotation=0, fps=FPS):
     """A video written with PyAV, optionally with a 440 Hz mono audio track in ``audio`` codec and a display
     rotation (degrees anticlockwise, as a phone records it)."""
     out = av.open(str(path), "w")
-    stream = out.add_stream(codec, rate=FPS)
+    stream = out.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
     if rotation:
         stream.set_display_rotation(rotation)
@@ -58,7 +59,7 @@ def write_av(path, codec="libx264", pix_fmt="yuv420p", n=N, audio=None, rate=480
     out.start_encoding()  # writes the header even when no frame follows
     for t, image in enumerate(frames(n)):
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        frame.pts, frame.time_base = t, Fraction(1, FPS)
+        frame.pts, frame.time_base = t, 1 / Fraction(fps)
         out.mux(stream.encode(frame))
     if sound is not None:
         pcm = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(rate * n // FPS) / rate)).astype(np.int16)
@@ -177,6 +178,17 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
     cv2.imwrite(str(tiny / "0.png"), np.zeros((2, 16, 3), np.uint8))
     gray_video = write_av(tmp_path / "gray.mkv", codec="ffv1", pix_fmt="gray")
     no_frames = write_av(tmp_path / "none.avi", codec="mpeg4", n=0)
+    same_name = tmp_path / "same_name"
+    same_name.mkdir()
+    for suffix in (".png", ".jpg"):
+        cv2.imwrite(str(same_name / f"0{suffix}"), np.zeros((16, 16, 3), np.uint8))
+    holder = tmp_path / "holder"
+    holder.mkdir()
+    held = holder / "clip.avi"
+    held.write_bytes(video.read_bytes())
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("keep me")
     cases = [
         (tmp_path / "missing.mp4", tmp_path / "o1.mp4", "no such file"),
         (tmp_path / "text.mp4", tmp_path / "o2.mp4", "not a readable video"),
@@ -188,12 +200,17 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
         (no_frames, tmp_path / "o8.mp4", "no frames"),
         (video, tmp_path / "o9.webm", "unsupported output format"),
         (video, video, "OUTPUT is the INPUT"),
+        (same_name, tmp_path / "o10", "two frames of one name"),
+        (held, holder, "OUTPUT holds the INPUT"),  # --force would have replaced the folder, input and all
+        (video, notes, "holding more than frames"),
+        (video, Path("/proc/o11.mp4"), "cannot write there"),
     ]
     for src, out, message in cases:
         code, err = upscale(capsys, src, out, "--weights", weights, "--force")
         assert code == 2, (src, err)
         assert message in err and err.count("\n") == 1 and "Traceback" not in err, (src, err)
-        assert not out.exists() or out == video, out
+        assert not out.exists() or out in (video, holder, notes), out
+    assert held.read_bytes() == video.read_bytes() and (notes / "notes.txt").read_text() == "keep me"
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
     code, err = upscale(capsys, video, tmp_path / "o.mp4", "--weights", str(tmp_path / "absent"))
     assert code == 2 and "absent.json" in err
@@ -201,6 +218,14 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
     assert code == 2 and "--tile" in err
     code, err = upscale(capsys, video, tmp_path / "o.mp4", "--weights", weights, "--fp16")
     assert code == 2 and "CUDA" in err
+
+
+def test_avi_output_of_a_frame_rate_mpeg4_cannot_hold(weights, tmp_path, capsys):
+    odd = write_av(tmp_path / "odd.mp4", fps=Fraction(456000, 15217))  # an OpenCV sample's rate
+    code, err = upscale(capsys, odd, tmp_path / "out.avi", "--weights", weights)
+    assert code == 0, err
+    count, _, fps, _ = probe(tmp_path / "out.avi")
+    assert count == N and abs(fps - Fraction(456000, 15217)) < 1e-6
 
 
 def test_command_line_entry_point(weights, video, tmp_path):

@@ -77,6 +77,12 @@ class FrameFolderSource:
         _check_size(self.files[0], first.shape[1], first.shape[0])
         self.info = SourceInfo(first.shape[1], first.shape[0], Fraction(fps), len(self.files), False)
         self.names = [p.stem for p in self.files]
+        if len(set(self.names)) < len(self.names):
+            first_of = {}
+            for path in self.files:
+                if path.stem in first_of:
+                    raise VideoError(f"{first_of[path.stem]} and {path}: two frames of one name; their outputs would collide")
+                first_of[path.stem] = path
 
     def frames(self, audio_sink: Callable[[av.Packet], None] | None = None) -> Iterator[np.ndarray]:
         for path in self.files:
@@ -192,6 +198,8 @@ class VideoSink:
             self.container = av.open(str(self.path), mode="w")
         except (av.FFmpegError, OSError) as error:
             raise VideoError(f"{self.path}: cannot write ({_reason(error)})") from None
+        if codec == "mpeg4":  # its time base 1/fps needs a 16-bit denominator: 456000/15217 fps -> 29.9665
+            fps = 1 / (1 / Fraction(fps)).limit_denominator(65535)
         self.stream = self.container.add_stream(codec, rate=fps)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         if codec == "libx264":
