@@ -16,7 +16,7 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 demo: $(INSTALLED)
-	$(VENV)/bin/rsuite demo
+	$(VENV)/bin/rsuite demo --force
 
 test: $(INSTALLED)
 	$(PY) -m pytest -q

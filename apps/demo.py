@@ -1,5 +1,6 @@
 """``rsuite demo`` — run every job that has shipped weights on the bundled samples in ``apps/samples/``,
-write the results to ``out/`` and print a summary table. Jobs not built yet are listed as such."""
+write the results to ``out/`` and print a summary table. Jobs not built yet are listed as such; a job whose
+outputs are already there is not run again without ``--force``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 
 from apps.cli import JOBS, is_built
-from apps.common import add_common_args
+from apps.common import UserError, add_common_args
 from recurrent.registry import WEIGHTS_DIR
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -25,8 +26,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def run_demo(job: str, out: Path, args: argparse.Namespace) -> tuple[str, str]:
-    """(status, summary) for one job; a job's module provides ``demo(samples, out, args) -> str`` and
-    ``DEMO_WEIGHTS`` (the shipped weights it needs)."""
+    """(status, summary) for one job; a job's module provides ``demo(samples, out, args) -> str``,
+    ``DEMO_WEIGHTS`` (the shipped weights it needs) and ``DEMO_OUTPUTS`` (the files it writes in ``out``)."""
     if not is_built(job):
         return "not built yet", f"issue {JOBS[job][2]}"
     module = importlib.import_module(JOBS[job][0])
@@ -35,13 +36,23 @@ def run_demo(job: str, out: Path, args: argparse.Namespace) -> tuple[str, str]:
     missing = [name for name in module.DEMO_WEIGHTS if not (WEIGHTS_DIR / f"{name}.safetensors").is_file()]
     if missing:
         return "no weights", f"{', '.join(missing)} not shipped yet"
+    existing = [out / name for name in module.DEMO_OUTPUTS if (out / name).exists()]
+    if existing and not args.force:
+        return "not run", f"{existing[0]} exists (--force replaces it)"
+    if not args.quiet:
+        print(f"running {job} …", file=sys.stderr)
     start = time.perf_counter()
     summary = module.demo(SAMPLES, out, args)
     return "ok", f"{summary} ({time.perf_counter() - start:.1f} s)"
 
 
 def main(args: argparse.Namespace) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"{args.out}: not a folder")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{args.out}: cannot create the output folder ({error.strerror})") from None
     rows = [(job, *run_demo(job, args.out, args)) for job in APP_JOBS]
     print(f"\n{'job':<16} {'status':<14} result")
     for job, status, summary in rows:

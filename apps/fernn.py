@@ -6,7 +6,7 @@ baseline on moving handwritten digits.
               rsuite fernn train --model fernn-v1 --steps 300 --out weights/fernn-v1
   bench   the benchmark table on held-out digits (test MSE, 40-frame rollouts, unseen velocities,
           accuracy, equivariance error, time per step), JSON and plots in --out (default out/bench/fernn)
-  demo    predict a moving-digits sequence with each model, write a PNG (default out/fernn-demo.png)
+  demo    predict a moving-digits sequence with each model, write a figure (default out/fernn-demo.png; the folder is made)
 
 Without the data files (``make data``) the digits are rendered in fonts; ``--data-root`` (default
 $RSUITE_DATA, else data/) points to them.
@@ -31,11 +31,15 @@ from recurrent.registry import WEIGHTS_DIR, record_metrics, resolve_weights, wri
 
 MODELS = ("fernn-v1", "fernn-v2", "grnn")
 DEMO_WEIGHTS = list(MODELS)
+DEMO_OUTPUTS = ["fernn.png"]
+FIGURE_SUFFIXES = (".png", ".jpg", ".pdf", ".svg")
 
 
 def _data_root(path: Path | None) -> Path:
     from vision.paths import default_data_root
 
+    if path is not None and not path.is_dir():
+        raise UserError(f"{path}: no such data folder (--data-root)")
     return path if path is not None else default_data_root()
 
 
@@ -250,6 +254,12 @@ def demo_main(args: argparse.Namespace) -> int:
 
     if args.frames < 11:
         raise UserError("--frames must be at least 11 (10 observed, then predicted)")
+    if args.out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UserError(f"{args.out}: the figure needs one of the suffixes {', '.join(FIGURE_SUFFIXES)}")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # as bench makes its folder: out/ on a first run
+    except OSError as error:
+        raise UserError(f"{args.out.parent}: cannot create the output folder ({error.strerror})") from None
     check_output(args.out, args.force)
     models = _load(args.weights, torch.device("cpu"))
     size, digit_px = _trained_data(json.loads(resolve_weights(args.weights[0])[1].read_text()))

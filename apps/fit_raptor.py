@@ -33,6 +33,7 @@ from apps.models import WeightsError
 from vision.paths import IMAGE_SUFFIXES
 
 DEMO_WEIGHTS = ["vit-fmnist", "raptor-fmnist-k2"]
+DEMO_OUTPUTS = ["fit-raptor-similarity.png"]
 
 
 def get_parser() -> argparse.ArgumentParser:

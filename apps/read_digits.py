@@ -29,6 +29,7 @@ from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, read_digits
 from vision.paths import list_images
 
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
+DEMO_OUTPUTS = ["read-digits.tsv"]
 STDIN = Path("-")  # the path that stands for one image piped in: ``cat scan.png | rsuite read-digits -``
 
 

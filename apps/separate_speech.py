@@ -39,6 +39,7 @@ from audio.mossformer2.model import MossFormer2
 from audio.mossformer2.separate import DEFAULT_WEIGHTS, mono_mixture, separate
 
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
+DEMO_OUTPUTS = ["mixture_s1.wav", "mixture_s2.wav"]
 PEAK = 0.999  # outputs louder than this after loudness matching are scaled down to it
 WAV_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")  # kept; any other input -> PCM_16
 

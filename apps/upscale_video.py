@@ -37,6 +37,7 @@ from vision.paths import IMAGE_SUFFIXES
 
 DEFAULT_WEIGHTS = "frvsr-x4"
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
+DEMO_OUTPUTS = ["upscale-video.mp4"]
 AUTO_TILE_ABOVE = 960 * 540  # input pixels; larger frames are tiled by default
 AUTO_TILE = 256
 

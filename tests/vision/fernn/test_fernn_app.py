@@ -22,6 +22,7 @@ def rsuite_fernn(*argv):
 def saved(tmp_path_factory):
     """Untrained tiny FERNN-V1 and G-RNN saved as the app saves them (card with train_data)."""
     folder = tmp_path_factory.mktemp("fernn")
+    (folder / "no-data").mkdir()  # an empty data folder: digits rendered in fonts
     for name, builder in (("grnn", grnn), ("fernn-v1", fernn_v1)):
         card = save_weights(builder(**TINY), folder / name, model_name=name, data=[], command="test", metrics={}, metrics_command="")
         (folder / f"{name}.json").write_text(json.dumps(card | {"train_data": {"size": 8, "digit_px": 4}}))
@@ -78,3 +79,13 @@ def test_demo_writes_a_png(saved, capsys):
     assert rsuite_fernn(*argv) == 0
     assert out.stat().st_size > 0 and "fernn-v1 MSE" in capsys.readouterr().out
     assert rsuite_fernn(*argv) == 2
+    capsys.readouterr()
+    for bad, message in ((["--out", saved / "demo"], "suffixes"), (["--data-root", saved / "absent", "--force"], "no such data folder")):
+        assert rsuite_fernn(*argv, *bad) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_demo_makes_the_folder_of_its_output(saved, tmp_path, capsys):
+    out = tmp_path / "out" / "fernn-demo.png"  # the default's folder, missing on a first run
+    argv = ["demo", "--weights", saved / "grnn", "--frames", 11, "--data-root", saved / "no-data", "--out", out, "--quiet"]
+    assert rsuite_fernn(*argv) == 0 and out.is_file()

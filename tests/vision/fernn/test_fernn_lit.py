@@ -42,13 +42,13 @@ def test_registered_for_rsuite_train_with_data_sources():
         FERNNSystem("grnn", TINY, task="segment")
 
 
-def test_rsuite_fernn_train_writes_weights_with_a_card(tmp_path):
+def test_rsuite_fernn_train_writes_weights_with_a_card(tmp_path, tmp_path_factory):
     from apps.common import run_job
     from apps.fernn import get_parser, main
     from apps.models import load_model
 
     argv = ["train", "--model", "fernn-v1", "--config", '{"hidden_channels": 2, "decoder_layers": 0}', "--steps", "2",
-            "--batch-size", "2", "--size", "8", "--digit-px", "4", "--data-root", str(tmp_path / "no-data"),
+            "--batch-size", "2", "--size", "8", "--digit-px", "4", "--data-root", str(tmp_path_factory.mktemp("no-data")),
             "--out", str(tmp_path / "tiny"), "--device", "cpu", "--quiet"]
     assert run_job("rsuite fernn", main, get_parser().parse_args(argv)) == 0
     card = json.loads((tmp_path / "tiny.json").read_text())
@@ -58,14 +58,14 @@ def test_rsuite_fernn_train_writes_weights_with_a_card(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.safetensors"]
 
 
-def test_rsuite_fernn_train_starts_from_weights_and_resumes_from_its_checkpoint(tmp_path):
+def test_rsuite_fernn_train_starts_from_weights_and_resumes_from_its_checkpoint(tmp_path, tmp_path_factory):
     from apps.common import run_job
     from apps.fernn import get_parser, main
     from apps.models import load_model
 
     def train(out, *extra):
         argv = ["train", "--model", "grnn", "--config", '{"hidden_channels": 2, "decoder_layers": 0}', "--steps", "2",
-                "--batch-size", "2", "--size", "8", "--digit-px", "4", "--data-root", str(tmp_path / "no-data"),
+                "--batch-size", "2", "--size", "8", "--digit-px", "4", "--data-root", str(tmp_path_factory.mktemp("no-data")),
                 "--out", str(tmp_path / out), "--device", "cpu", "--quiet", *extra]
         assert run_job("rsuite fernn", main, get_parser().parse_args(argv)) == 0
         return load_model(tmp_path / out).state_dict()
