@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from apps.common import UserError, add_common_args, atomic_output, pick_device
-from apps.models import WeightsError
+from apps.models import WeightsError, list_models
 from vision.paths import IMAGE_SUFFIXES
 
 DEMO_WEIGHTS = ["vit-fmnist", "raptor-fmnist-k2"]
@@ -107,18 +107,28 @@ def main(args: argparse.Namespace) -> int:
     from vision.raptor.surrogate import RaptorConfig
     from vision.raptor.teacher import load_teacher
 
-    if args.blocks < 1 or args.budget <= 0 or args.fit_images < 1 or args.eval_images < 2:
-        raise UserError("need --blocks >= 1, --budget > 0, --fit-images >= 1, --eval-images >= 2")
+    if args.blocks < 1 or args.budget <= 0 or args.fit_images < 1 or args.eval_images < 2 or args.batch_size < 1:
+        raise UserError("need --blocks >= 1, --budget > 0, --fit-images >= 1, --eval-images >= 2, --batch-size >= 1")
+    if not 0 < args.stop_fraction < 1:
+        raise UserError(f"--stop-fraction {args.stop_fraction}: must be between 0 and 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"{args.out}: not a folder")
     if args.out.exists() and (args.out / "report.json").exists() and not args.force:
         raise UserError(f"{args.out}/report.json: already exists (use --force to refit)")
     if args.teacher_weights is not None and not args.teacher_weights.is_file():
         raise UserError(f"{args.teacher_weights}: no such file")
+    if args.teacher_weights is None and args.teacher not in list_models():
+        raise UserError(f"--teacher {args.teacher}: give its --teacher-weights FILE (nothing is downloaded; "
+                        "an untrained ViT has no depth structure to fit)")
     device = pick_device(args.device)
     try:
         teacher = load_teacher(args.teacher, args.teacher_weights).eval()
     except (WeightsError, RuntimeError, ValueError) as error:
         raise UserError(f"--teacher {args.teacher}: {error}") from None
     if args.images == "builtin":
+        if tuple(teacher.patch_embed.img_size) != (28, 28) or teacher.patch_embed.proj.in_channels != 1:
+            raise UserError(f"--images builtin is 28×28 gray Fashion-MNIST; --teacher {args.teacher} takes "
+                            f"{tuple(teacher.patch_embed.img_size)} images: give a folder of class subfolders")
         data = builtin_images(args.data_root)
     elif Path(args.images).is_dir():
         data = folder_images(Path(args.images), teacher)

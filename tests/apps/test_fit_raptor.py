@@ -53,6 +53,12 @@ def test_fit_writes_report_figures_and_weights(teacher, images, tmp_path):
         assert (out / name).stat().st_size > 0, name
     again = rsuite("--teacher-weights", teacher, "--images", images, "--out", out)
     assert again.returncode == 2 and "already exists" in again.stderr
+    refit = rsuite("--teacher-weights", teacher, "--images", images, "--blocks", 3, "--fit-images", 20, "--out", out,
+                   "--budget", 0.05, "--quiet", "--force")  # another surrogate on fewer states: a new fit, a trimmed cache
+    assert refit.returncode == 0, refit.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["phases"]["schedule"]) == 3 and report["images_used"]["fit"] == 20
+    assert json.loads((out / "ckpt" / "fit.json").read_text())["model_config"]["schedule"] == report["phases"]["schedule"]
 
 
 @pytest.mark.parametrize(
@@ -62,6 +68,8 @@ def test_fit_writes_report_figures_and_weights(teacher, images, tmp_path):
         (["--blocks", 9], "only 4 layers"),
         (["--images", "/nonexistent"], "neither 'builtin' nor a folder"),
         (["--teacher-weights", "/nonexistent.safetensors"], "no such file"),
+        (["--batch-size", 0], "--batch-size"),
+        (["--stop-fraction", 1.5], "--stop-fraction"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_code_2(teacher, images, tmp_path, args, message):
@@ -77,3 +85,24 @@ def test_a_folder_without_class_subfolders_is_refused(teacher, tmp_path):
     (tmp_path / "flat").mkdir()
     result = rsuite("--teacher-weights", teacher, "--images", tmp_path / "flat", "--out", tmp_path / "o")
     assert result.returncode == 2 and "one subfolder of images per class" in result.stderr
+
+
+def test_teacher_and_output_checks_come_before_any_work(teacher, images, tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    png = next(images.glob("class0/*.png"))
+    vit = tmp_path / "vit_tiny.safetensors"
+    save_file(timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0).state_dict(), str(vit))
+    cases = [
+        (["--teacher", "vit_tiny_patch16_224", "--teacher-weights", png, "--images", images], "not a readable vit_tiny"),
+        (["--teacher", "vit_tiny_patch16_224", "--images", images], "give its --teacher-weights"),
+        (["--teacher", "vit_tiny_patch16_224", "--teacher-weights", vit, "--images", "builtin"], "give a folder of class"),
+        (["--teacher-weights", teacher, "--images", images, "--out", png], "not a folder"),
+    ]
+    for args, message in cases:
+        out = ["--out", tmp_path / "o"] if "--out" not in args else []
+        result = rsuite(*args, *out, "--budget", 0.05, "--quiet")
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr[-500:])
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -1,17 +1,20 @@
 """Teacher token states of an image set, cached on disk in chunks so large sets stream.
 
 ``extract`` writes ``FOLDER/chunk_00000.safetensors …``, each with ``states`` (L + 1, b, N, C) float16 and
-``labels`` (b,) int64, plus ``FOLDER/meta.json`` (count, shapes, prefix tokens). ``ActivationChunks``
+``labels`` (b,) int64 and, as metadata, the fingerprint of what they are the states of (teacher parameters,
+images, labels), plus ``FOLDER/meta.json`` (count, shapes, prefix tokens, fingerprint of the whole cache). ``ActivationChunks``
 iterates the cached images one chunk at a time (chunk order shuffled per epoch when ``shuffle``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.data import IterableDataset
 
@@ -23,27 +26,50 @@ def extract(
     teacher, images: torch.Tensor, labels: torch.Tensor, folder: str | Path, chunk: int = 512,
     batch_size: int = 128, device: str | torch.device = "cpu", on_batch: Callable[[int], None] | None = None,
 ) -> dict:
-    """Cache the states of ``images`` (B, C, H, W) under ``folder``; already complete chunks are kept
-    (resumable). Returns the meta dict."""
+    """Cache the states of ``images`` (B, C, H, W) under ``folder``, resumably: a chunk already there is
+    kept only if it holds the states of the same images by the same teacher (its fingerprint), and chunks
+    beyond ``images`` are removed, so a cache reused with another teacher, other images or fewer of them
+    holds exactly these. Returns the meta dict."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     teacher = teacher.to(device).eval()
-    for index, begin in enumerate(range(0, len(images), chunk)):
+    teacher_print = fingerprint(*teacher.state_dict().values())
+    starts = range(0, len(images), chunk)
+    for path in folder.glob("chunk_*.safetensors"):
+        if int(path.stem.removeprefix("chunk_")) >= len(starts):
+            path.unlink()
+    prints = []
+    for index, begin in enumerate(starts):
         path = folder / f"chunk_{index:05d}.safetensors"
         end = min(begin + chunk, len(images))
-        if not path.exists():
+        prints.append(fingerprint(images[begin:end], labels[begin:end], salt=teacher_print))
+        if not path.exists() or _chunk_print(path) != prints[-1]:
             parts = [token_states(teacher, images[i : min(i + batch_size, end)].to(device)).half().cpu()
                      for i in range(begin, end, batch_size)]
             tmp = path.with_name(path.name + ".partial")
-            save_file({"states": torch.cat(parts, 1).contiguous(), "labels": labels[begin:end].contiguous()}, str(tmp))
+            save_file({"states": torch.cat(parts, 1).contiguous(), "labels": labels[begin:end].contiguous()}, str(tmp),
+                      metadata={"fingerprint": prints[-1]})
             tmp.replace(path)
         if on_batch:
             on_batch(end - begin)
     states = load_file(str(folder / "chunk_00000.safetensors"))["states"]
     meta = {"count": len(images), "chunk": chunk, "layers": states.shape[0], "tokens": states.shape[2],
-            "dim": states.shape[3], "num_prefix": int(teacher.num_prefix_tokens)}
+            "dim": states.shape[3], "num_prefix": int(teacher.num_prefix_tokens), "fingerprint": fingerprint(salt="".join(prints))}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def fingerprint(*tensors: torch.Tensor, salt: str = "") -> str:
+    """SHA-1 of ``salt`` and the tensors' values (on the CPU), in order."""
+    digest = hashlib.sha1(salt.encode())
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _chunk_print(path: Path) -> str | None:
+    with safe_open(str(path), "pt") as chunk_file:
+        return (chunk_file.metadata() or {}).get("fingerprint")
 
 
 def load_states(folder: str | Path, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,7 +3,9 @@ budget, and score it (per-layer R², linear probe of teacher vs surrogate, compu
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -22,9 +24,19 @@ def fit_surrogate(
     accelerator: str = "cpu", lr: float = 1e-3, quiet: bool = False,
 ) -> tuple[Raptor, dict[str, float]]:
     """Stage 1 for half of ``minutes``, stage 2 (from stage 1's weights) for the rest; a stage whose
-    ``folder/stageN/last.ckpt`` exists resumes from it. Returns the model and each stage's seconds."""
+    ``folder/stageN/last.ckpt`` exists resumes from it, if ``folder/fit.json`` says it is a fit of the same
+    surrogate on the same cached states (else ``folder`` is cleared: a new fit). Returns the model and each
+    stage's seconds."""
     if quiet:
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    fit = {"model_config": model_config, "states": json.loads((Path(train_cache) / "meta.json").read_text())["fingerprint"],
+           "minutes": minutes, "batch_size": batch_size, "lr": lr}
+    fit = json.loads(json.dumps(fit))  # tuples as lists, as read back
+    record = folder / "fit.json"
+    if folder.exists() and (not record.exists() or json.loads(record.read_text()) != fit):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(fit, indent=2) + "\n")
     seconds, previous = {}, None
     for stage in (1, 2):
         root = folder / f"stage{stage}"

@@ -75,9 +75,12 @@ def load_teacher(name: str, weights: str | Path | None = None, image_size: int |
     model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
     if weights is not None:
         path = Path(weights)
-        state = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
-        state = convert_dinov2(state, model) if "mask_token" in state else checkpoint_filter_fn(state, model)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            state = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
+            state = convert_dinov2(state, model) if "mask_token" in state else checkpoint_filter_fn(state, model)
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except Exception as error:  # safetensors, pickle and torch raise many types for a file that is not a checkpoint
+            raise ValueError(f"{path}: not a readable {name} checkpoint ({type(error).__name__})") from None
         if [k for k in missing + unexpected if not k.startswith("head.")]:
             raise ValueError(f"{path}: does not fit {name}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model.eval()
