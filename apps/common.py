@@ -88,6 +88,8 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     The suffix is kept so writers that choose a format by extension (OpenCV, soundfile) still work.
     """
     path = check_output(path, force)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name")
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
         yield tmp

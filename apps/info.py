@@ -43,7 +43,7 @@ def weights_report(weights_dir: Path) -> list[dict[str, Any]]:
 
 def build_report(weights_dir: Path) -> dict[str, Any]:
     if not weights_dir.is_dir():
-        raise UserError(f"{weights_dir}: weights folder does not exist")
+        raise UserError(f"{weights_dir}: " + ("not a folder" if weights_dir.exists() else "weights folder does not exist"))
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,

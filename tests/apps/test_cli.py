@@ -50,6 +50,8 @@ def test_output_is_not_overwritten_without_force(tmp_path):
     assert rsuite("info", "--quiet", "--force", "--weights-dir", str(tmp_path), "--output", str(output)).returncode == 0
     assert output.read_text() != "keep me"
     assert sorted(p.name for p in output.parent.iterdir()) == ["report.json"]  # no temporary left behind
+    result = rsuite("info", "--quiet", "--force", "--weights-dir", str(tmp_path), "--output", str(output.parent))
+    assert result.returncode == 2 and "is a folder" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_corrupt_weights_are_flagged(tmp_path):
