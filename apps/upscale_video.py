@@ -5,7 +5,9 @@ natural order: f2 before f10). OUTPUT is a video file — .mp4, .mkv or .mov (H.
 (MPEG-4) — at the input's frame rate (``--fps`` for frame folders), with the input's first audio
 track carried over (copied, or transcoded when the container cannot hold it); or a folder of PNG
 frames (a path without a suffix). Frames are colour (RGB); grayscale input is refused. A phone video's
-display rotation is applied, so the output is upright and plays the way the input does.
+display rotation is applied, so the output is upright and plays the way the input does; a variable frame
+rate is kept in time with the audio (each frame shown from its time to the next one's, at a constant rate).
+A folder OUTPUT holding the input or anything but frames is never replaced, even with ``--force``.
 
 Frames are processed one at a time with the recurrent state carried, so memory does not grow with
 the video's length; large frames are cut into overlapping tiles (``--tile``) blended without seams.
@@ -130,7 +132,7 @@ def _output_kind(args: argparse.Namespace) -> str:
 def main(args: argparse.Namespace) -> int:
     from vision.frvsr.infer import Upscaler
     from vision.frvsr.model import FRVSR
-    from vision.frvsr.video import FolderSink, VideoError, VideoSink, VideoSource, open_source
+    from vision.frvsr.video import FolderSink, VideoError, VideoSink, open_source
 
     _check_args(args)
     kind = _output_kind(args)
@@ -165,15 +167,14 @@ def main(args: argparse.Namespace) -> int:
             source.close()
             raise UserError(str(error)) from None
         try:
-            frames = source.frames(audio_sink=sink.mux_audio)
+            frames, upscaled = source.frames(audio_sink=sink.mux_audio), 0
             for frame in progress(frames, args.quiet, total=info.frames, unit="frame", desc="upscaling"):
-                if sink.frames == 0 and isinstance(source, VideoSource) and isinstance(sink, VideoSink):
-                    sink.start_at(source.first_time or 0.0)
                 hr = upscaler(frame)
                 if args.scale != model.scale:
                     hr = cv2.resize(hr, (out_w, out_h), interpolation=cv2.INTER_AREA)
-                sink.write(hr)
-            if sink.frames == 0:
+                sink.write(hr, source.last_time)
+                upscaled += 1
+            if upscaled == 0:
                 raise UserError(f"{args.input}: no frames to upscale")
             sink.close()
         except VideoError as error:

@@ -44,9 +44,10 @@ def video(tmp_path_factory):
     return path
 
 
-def write_av(path, codec="libx264", pix_fmt="yuv420p", n=N, audio=None, rate=48000, rotation=0, fps=FPS):
-    """A video written with PyAV, optionally with a 440 Hz mono audio track in ``audio`` codec and a display
-    rotation (degrees anticlockwise, as a phone records it)."""
+def write_av(path, codec="libx264", pix_fmt="yuv420p", n=N, audio=None, rate=48000, rotation=0, fps=FPS, ticks=None):
+    """A video written with PyAV, optionally with a 440 Hz mono audio track in ``audio`` codec, a display
+    rotation (degrees anticlockwise, as a phone records it) and frame times other than one per tick of
+    ``fps`` (``ticks``: each frame's time in ticks, a variable frame rate)."""
     out = av.open(str(path), "w")
     stream = out.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
@@ -59,7 +60,7 @@ def write_av(path, codec="libx264", pix_fmt="yuv420p", n=N, audio=None, rate=480
     out.start_encoding()  # writes the header even when no frame follows
     for t, image in enumerate(frames(n)):
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        frame.pts, frame.time_base = t, 1 / Fraction(fps)
+        frame.pts, frame.time_base = t if ticks is None else ticks[t], 1 / Fraction(fps)
         out.mux(stream.encode(frame))
     if sound is not None:
         pcm = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(rate * n // FPS) / rate)).astype(np.int16)
@@ -218,6 +219,19 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
     assert code == 2 and "--tile" in err
     code, err = upscale(capsys, video, tmp_path / "o.mp4", "--weights", weights, "--fp16")
     assert code == 2 and "CUDA" in err
+
+
+def test_variable_frame_rate_keeps_each_frame_at_its_time(weights, tmp_path, capsys):
+    ticks = [0, 1, 2, 3, 4, 5, 6, 7, 28, 29]  # 10 frames at FPS with a pause of 20 ticks
+    clip = write_av(tmp_path / "vfr.mp4", n=len(ticks), ticks=ticks)
+    code, err = upscale(capsys, clip, tmp_path / "out.mp4", "--weights", weights)
+    assert code == 0, err
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        decoded = [(frame.time, frame.to_ndarray(format="rgb24").astype(float)) for frame in container.decode(video=0)]
+    times = [t for t, _ in decoded]
+    assert abs(times[-1] - 29 / FPS) < 0.5 / FPS  # the last frame comes at its time (it came 9 ticks in)
+    repeats = sum(np.abs(a - b).mean() < 2 for (_, a), (_, b) in zip(decoded, decoded[1:]))
+    assert repeats >= 8  # the frame before the pause is shown through it (was: every frame once, evenly spread)
 
 
 def test_avi_output_of_a_frame_rate_mpeg4_cannot_hold(weights, tmp_path, capsys):

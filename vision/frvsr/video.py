@@ -77,6 +77,7 @@ class FrameFolderSource:
         _check_size(self.files[0], first.shape[1], first.shape[0])
         self.info = SourceInfo(first.shape[1], first.shape[0], Fraction(fps), len(self.files), False)
         self.names = [p.stem for p in self.files]
+        self.last_time = None  # frames of a folder have no presentation times
         if len(set(self.names)) < len(self.names):
             first_of = {}
             for path in self.files:
@@ -138,7 +139,7 @@ class VideoSource:
         if frames is None and self.container.duration:
             frames = round(self.container.duration / 1_000_000 * fps)
         self.info = SourceInfo(width, height, Fraction(fps), frames, self.audio is not None)
-        self.first_time: float | None = None  # presentation time of the first frame, seconds
+        self.last_time: float | None = None  # presentation time of the frame last yielded, seconds
         self.names: list[str] | None = None
 
     def frames(self, audio_sink: Callable[[av.Packet], None] | None = None) -> Iterator[np.ndarray]:
@@ -152,8 +153,7 @@ class VideoSource:
                         audio_sink(packet)
                     continue
                 for frame in packet.decode():
-                    if self.first_time is None:
-                        self.first_time = max(float(frame.time or 0.0), 0.0)
+                    self.last_time = None if frame.time is None else float(frame.time)
                     if (frame.width, frame.height) != self.stored_size:
                         first = "{}×{}".format(*self.stored_size)
                         raise VideoError(f"{self.path}: frame {count} is {frame.width}×{frame.height}, the first was {first}")
@@ -181,14 +181,14 @@ def _reason(error: Exception) -> str:
 class VideoSink:
     """Encodes RGB frames to a video file at a constant ``fps``; the container comes from the suffix.
 
-    ``audio``: an input audio stream to carry over; feed its packets to :meth:`mux_audio`.
-    ``start_time``: presentation time of the first frame in seconds (keeps audio in sync when the input
-    video did not start at 0).
+    ``audio``: an input audio stream to carry over; feed its packets to :meth:`mux_audio`. Frames given
+    with their presentation times (:meth:`write`) stay where they were, so the audio stays in sync with a
+    video that does not start at 0 or has a variable frame rate.
     """
 
     def __init__(
         self, path: str | Path, width: int, height: int, fps: Fraction, audio: av.audio.stream.AudioStream | None = None,
-        start_time: float = 0.0, crf: int = 18,
+        crf: int = 18,
     ):
         self.path = Path(path)
         codec = VIDEO_CODECS.get(self.path.suffix.lower())
@@ -207,7 +207,8 @@ class VideoSink:
         else:
             self.stream.codec_context.qscale = 2  # MPEG-4 Part 2 at its finest fixed quantiser
         self.fps = Fraction(fps)
-        self.next_pts = round(start_time * self.fps)
+        self.next_pts = 0
+        self.held: np.ndarray | None = None  # the last timed frame, shown until the next one's time
         self.audio_out, self.transcode = None, False
         if audio is not None:
             if audio.codec_context.name in self.container.supported_codecs:
@@ -218,12 +219,6 @@ class VideoSink:
                 self.audio_out.layout = audio.codec_context.layout
                 self.transcode = True
         self.frames = 0
-
-    def start_at(self, seconds: float) -> None:
-        """Give the first frame (and those after it) this presentation time; call before :meth:`write`."""
-        if self.frames:
-            raise RuntimeError("start_at must come before the first frame")
-        self.next_pts = round(max(seconds, 0.0) * self.fps)
 
     def mux_audio(self, packet: av.Packet) -> None:
         if self.audio_out is None:
@@ -236,7 +231,20 @@ class VideoSink:
             packet.stream = self.audio_out
             self.container.mux(packet)
 
-    def write(self, frame_rgb: np.ndarray) -> None:
+    def write(self, frame_rgb: np.ndarray, time: float | None = None) -> None:
+        """The next frame at the constant rate or, given its presentation ``time`` (seconds), shown on every
+        tick of the constant rate from its time to the next frame's: repeated or dropped as ``ffmpeg``'s
+        constant-rate output does, so a variable-rate input keeps its timing."""
+        if time is None:
+            return self._encode(frame_rgb)
+        tick = round(max(time, 0.0) * self.fps)
+        if self.held is None:
+            self.next_pts = tick
+        while self.held is not None and self.next_pts < tick:
+            self._encode(self.held)
+        self.held = frame_rgb
+
+    def _encode(self, frame_rgb: np.ndarray) -> None:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
         frame.pts, frame.time_base = self.next_pts, 1 / self.fps
         self.next_pts += 1
@@ -244,6 +252,8 @@ class VideoSink:
         self.frames += 1
 
     def close(self) -> None:
+        if self.held is not None:
+            self._encode(self.held)
         self.container.mux(self.stream.encode(None))
         if self.transcode:
             self.container.mux(self.audio_out.encode(None))
@@ -269,7 +279,8 @@ class FolderSink:
     def mux_audio(self, packet: av.Packet) -> None:
         pass
 
-    def write(self, frame_rgb: np.ndarray) -> None:
+    def write(self, frame_rgb: np.ndarray, time: float | None = None) -> None:
+        """One PNG per frame; ``time`` is not used (as :meth:`VideoSink.write`)."""
         name = self.names[self.frames] if self.names else f"{self.frames + 1:06d}"
         target = self.path / f"{name}.png"
         if not cv2.imwrite(str(target), cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)):
