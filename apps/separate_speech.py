@@ -10,7 +10,7 @@ format (16-bit PCM stays 16-bit; compressed input gives 16-bit PCM), each scaled
 Long files are separated in overlapping chunks (``--chunk``, ``--overlap`` seconds) whose speaker order is
 aligned on the overlap, so speakers do not swap mid-file and model memory stays that of one chunk.
 
-A file that cannot be separated (unreadable, empty, too short, silent) gets one error line and the other
+A file that cannot be separated (unreadable, empty, too short, silent, NaN or infinite samples) gets one error line and the other
 inputs are still separated; the exit code is then 1, or 2 if no input could be separated.
 
 Examples::
@@ -118,21 +118,30 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("need --speakers >= 1 and 0 < --overlap < --chunk")
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise UserError(f"{args.out_dir}: not a folder")
+    if not (math.isfinite(args.chunk) and math.isfinite(args.overlap)):
+        raise UserError("--chunk and --overlap must be finite")
     writers: dict[Path, Path] = {}
+    inputs = {path.resolve() for path in args.inputs if path.exists()}
     for path in args.inputs:  # refuse before any work
-        require_file(path)
         for out in output_paths(path, args.out_dir, args.speakers):
             if out in writers:
                 raise UserError(f"{writers[out]} and {path} would both write {out}: separate them into different --out-dir")
+            if out.exists() and out.resolve() in inputs:
+                raise UserError(f"{path} would write {out}, an input: separate them into another --out-dir")
             writers[out] = path
             if args.out_dir.is_dir():
                 check_output(out, args.force)
+    if not any(path.is_file() for path in args.inputs):
+        require_file(args.inputs[0])  # nothing to separate: say why before loading or creating anything
     try:
         model = load_model(args.weights, device=pick_device(args.device), kind=(ConvTasNet, MossFormer2))
     except WeightsError as error:
         raise UserError(str(error)) from None
     if model.config.num_speakers != args.speakers:
         raise UserError(f"--weights {args.weights} separates {model.config.num_speakers} speakers, not {args.speakers}")
+    rate = model.config.sample_rate
+    if not 0 < round(args.overlap * rate) < round(args.chunk * rate):
+        raise UserError(f"--chunk {args.chunk} s, --overlap {args.overlap} s: need 0 < overlap < chunk at {rate} Hz samples")
     try:
         args.out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

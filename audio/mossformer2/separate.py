@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torchaudio.functional as AF
 from torch import nn
@@ -77,16 +78,21 @@ def separate_mono(
     return out.to(mixture.device)
 
 
-def mono_mixture(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """(T,) or (C, T) -> mono float32 (T,) (channels averaged); ``ValueError`` if empty, shorter than
-    ``MIN_SECONDS`` or silent (RMS under ``SILENCE_RMS``)."""
+def mono_mixture(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> torch.Tensor:
+    """(T,) or (C, T) tensor or array -> mono float32 (T,) (channels averaged); ``ValueError`` if laid out
+    (T, C), empty, shorter than ``MIN_SECONDS``, not finite (NaN or inf) or silent (RMS under ``SILENCE_RMS``)."""
+    waveform = torch.as_tensor(waveform)
+    if waveform.ndim == 2 and waveform.shape[0] > waveform.shape[1]:
+        raise ValueError(f"expected (C, T), channels first, got {tuple(waveform.shape)}: transpose a (T, C) array")
     if waveform.ndim == 2:
-        waveform = waveform.mean(0)
+        waveform = waveform.float().mean(0)
     if waveform.ndim != 1 or waveform.numel() == 0:
         raise ValueError(f"expected a non-empty (T,) or (C, T) waveform, got {tuple(waveform.shape)}")
     if waveform.numel() < MIN_SECONDS * sample_rate:
         raise ValueError(f"too short: {waveform.numel() / sample_rate:.3f} s (need at least {MIN_SECONDS} s)")
     waveform = waveform.float()
+    if not torch.isfinite(waveform).all():
+        raise ValueError("holds NaN or infinite samples")
     if waveform.pow(2).mean().sqrt() < SILENCE_RMS:
         raise ValueError("silent: the recording holds no signal to separate")
     return waveform

@@ -88,6 +88,7 @@ def test_writes_one_file_per_speaker_at_the_input_rate_and_format(weights, tmp_p
         (lambda p: sf.write(p, speech_like(0.05, 8000), 8000), "too short"),
         (lambda p: sf.write(p, np.zeros((0,)), 8000), "no samples"),
         (lambda p: None, "no such file"),
+        (lambda p: sf.write(p, np.r_[speech_like(1.0, 8000)[:-1], np.inf], 8000, subtype="FLOAT"), "NaN or infinite"),
         (lambda p: write_with_ffmpeg(p, None, None, "mp4", None), "no audio stream"),
     ],
 )
@@ -100,12 +101,14 @@ def test_bad_input_is_one_line_with_exit_code_2(weights, tmp_path, make, message
 
 
 def test_a_bad_file_among_several_is_reported_and_the_others_still_separated(weights, tmp_path):
-    silent, good = tmp_path / "silent.wav", tmp_path / "good.wav"
+    silent, good, empty = tmp_path / "silent.wav", tmp_path / "good.wav", tmp_path / "empty.wav"
     sf.write(silent, np.zeros(16000), 8000)
     sf.write(good, speech_like(1.0, 8000), 8000)
-    result = rsuite(str(silent), str(good), "--out-dir", str(tmp_path / "out"), "--weights", weights, "--quiet")
+    empty.write_bytes(b"")
+    result = rsuite(str(silent), str(empty), str(good), "--out-dir", str(tmp_path / "out"), "--weights", weights, "--quiet")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [f"rsuite separate-speech: error: {silent}: silent: the recording holds no signal to separate"]
+    assert result.stderr.strip().splitlines() == [f"rsuite separate-speech: error: {silent}: silent: the recording holds no signal to separate",
+                                                  f"rsuite separate-speech: error: {empty}: empty file"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_s1.wav", "good_s2.wav"]
 
 
@@ -150,3 +153,21 @@ def test_weights_of_another_job_are_one_clear_line(tmp_path):
     result = rsuite(str(path), "--out-dir", str(tmp_path), "--weights", str(tmp_path / "reader"))
     assert result.returncode == 2 and "not ConvTasNet or MossFormer2 weights" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_output_that_is_an_input_is_refused_even_with_force(weights, tmp_path):
+    first, second = tmp_path / "x.wav", tmp_path / "x_s1.wav"  # x.wav would write x_s1.wav over the second input
+    for seed, path in enumerate((first, second)):
+        sf.write(path, speech_like(1.0, 8000, seed=seed), 8000)
+    before = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (first, second)]
+    result = rsuite(str(first), str(second), "--out-dir", str(tmp_path), "--weights", weights, "--force")
+    assert result.returncode == 2 and "an input" in result.stderr
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in (first, second)] == before
+
+
+@pytest.mark.parametrize("chunk,overlap", [("1.00001", "1.0"), ("0.0001", "0.00005"), ("inf", "1.0")])
+def test_chunk_and_overlap_are_checked_in_samples(weights, tmp_path, chunk, overlap):
+    path = tmp_path / "in.wav"
+    sf.write(path, speech_like(1.0, 8000), 8000)
+    result = rsuite(str(path), "--out-dir", str(tmp_path), "--weights", weights, "--chunk", chunk, "--overlap", overlap)
+    assert result.returncode == 2 and "--chunk" in result.stderr and "Traceback" not in result.stderr

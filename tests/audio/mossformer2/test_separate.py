@@ -72,8 +72,14 @@ def test_loudness_matches_the_mixture():
 
 @pytest.mark.parametrize(
     "waveform,message",
-    [(torch.zeros(0), "non-empty"), (torch.randn(100), "too short"), (torch.zeros(8000), "silent"), (torch.randn(2, 2, 8), "waveform")],
+    [(torch.zeros(0), "non-empty"), (torch.randn(100), "too short"), (torch.zeros(8000), "silent"), (torch.randn(2, 2, 8), "waveform"),
+     (torch.randn(8000, 2), "transpose"), (torch.cat([torch.randn(7999), torch.tensor([float("nan")])]), "NaN")],
 )
 def test_bad_input_is_refused_with_a_reason(waveform, message):
     with pytest.raises(ValueError, match=message):
         separate(waveform, 8000, SignSplit())
+
+
+def test_a_numpy_recording_separates_as_its_tensor():
+    mixture = torch.randn(2, 8000) * 0.1
+    torch.testing.assert_close(separate(mixture.numpy(), 8000, SignSplit()), separate(mixture, 8000, SignSplit()))
