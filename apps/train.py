@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pickle
 import sys
+import warnings
 from pathlib import Path
 
 import torch
 
-from apps.common import UserError, add_common_args
+from apps.common import UserError, add_common_args, check_output
 from recurrent.registry import (
     WEIGHTS_DIR, WeightsError, load_model, model_state, read_card, resolve_weights, save_weights,
 )
@@ -78,7 +80,10 @@ def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
 def _first_model(system: str, source: str) -> tuple[torch.nn.Module, str, str]:
     """(model, registered name, how it was made) from a Lightning checkpoint or from shipped weights."""
     if source.endswith(".ckpt"):
-        lit = system_classes(system)[0].load_from_checkpoint(source, map_location="cpu")
+        try:
+            lit = system_classes(system)[0].load_from_checkpoint(source, map_location="cpu")
+        except Exception as error:  # torch.load and Lightning raise many types for a foreign or damaged file
+            raise UserError(f"{source}: not a readable {system} checkpoint ({type(error).__name__}: {error})"[:300]) from None
         config = find_run_config(Path(source))
         made = f"rsuite train {system} fit --config {config}" if config else f"rsuite train {system} fit"
         return lit.model, lit.hparams["model"], made
@@ -93,9 +98,8 @@ def export(system: str, sources: list[str], name: str, force: bool) -> Path:
     for source in sources:
         if source.endswith(".ckpt") and not Path(source).is_file():
             raise UserError(f"{source}: no such checkpoint")
-    stem = Path(name) if "/" in name else WEIGHTS_DIR / name
-    if stem.with_suffix(".safetensors").exists() and not force:
-        raise UserError(f"{stem}.safetensors: already exists (use --force to replace it)")
+    weights_path = check_output(resolve_weights(name, WEIGHTS_DIR)[0], force)  # NAME, NAME.safetensors or a path
+    stem = weights_path.with_name(weights_path.name.removesuffix(".safetensors"))
     try:
         model, model_name, command = _first_model(system, sources[0])
         if len(sources) > 1:
@@ -103,6 +107,8 @@ def export(system: str, sources: list[str], name: str, force: bool) -> Path:
             command += f" && rsuite train {system} export {' '.join(sources)} {name}"
     except WeightsError as error:
         raise UserError(str(error)) from None
+    except (KeyError, RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:  # a damaged later source
+        raise UserError(f"{' '.join(sources)}: a source is not a readable checkpoint or weights ({type(error).__name__})") from None
     card = save_weights(
         model, stem, model_name=model_name, data=data_class.SOURCES, command=command, metrics={}, metrics_command=""
     )
@@ -112,7 +118,7 @@ def export(system: str, sources: list[str], name: str, force: bool) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     if args.cli_args[:1] == ["export"]:
-        rest = [a for a in args.cli_args[1:] if a != "--force"]  # --force may also follow NAME
+        rest = [a for a in args.cli_args[1:] if a not in ("--force", "--quiet", "--debug")]  # may also follow NAME
         if len(rest) < 2:
             raise UserError("usage: rsuite train SYSTEM export CKPT_OR_WEIGHTS [MORE...] NAME [--force]")
         export(args.system, rest[:-1], rest[-1], args.force or "--force" in args.cli_args)
@@ -120,13 +126,10 @@ def main(args: argparse.Namespace) -> int:
     from lightning.pytorch.cli import LightningCLI
 
     model_class, data_class = system_classes(args.system)
-    LightningCLI(
-        model_class,
-        data_class,
-        args=args.cli_args,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": f"rsuite train {args.system}"},
-    )
+    with warnings.catch_warnings():  # args= is how a wrapper passes them; sys.argv must stay whole for DDP's relaunch
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        LightningCLI(model_class, data_class, args=args.cli_args, save_config_kwargs={"overwrite": True},
+                     parser_kwargs={"prog": f"rsuite train {args.system}"})
     return 0
 
 

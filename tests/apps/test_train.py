@@ -59,6 +59,10 @@ def test_fit_checkpoint_then_export_to_weights(tmp_path):
     assert card["command"].startswith("rsuite train digits fit --config") and card["data"]
     result = rsuite_train("export", str(checkpoint), str(tmp_path / "tiny"), cwd=tmp_path)
     assert result.returncode == 2 and "--force" in result.stderr
+    dotted = [rsuite_train("export", str(checkpoint), str(tmp_path / "tiny.v2"), *flag, cwd=tmp_path) for flag in (["--quiet"], [])]
+    assert dotted[0].returncode == 0 and (tmp_path / "tiny.v2.safetensors").is_file() and not (tmp_path / "--quiet.safetensors").exists()
+    assert dotted[1].returncode == 2 and "tiny.v2.safetensors: already exists" in dotted[1].stderr
+    assert "args parameter" not in result.stderr + dotted[0].stderr  # no LightningCLI warning about sys.argv
 
 
 def test_export_averages_checkpoints_and_weights(tmp_path):
@@ -92,3 +96,8 @@ def test_export_refuses_models_of_other_configs(tmp_path):
         average_states([first, {"w": torch.zeros(3, 2)}])
     result = rsuite_train("export", str(tmp_path / "missing.ckpt"), str(tmp_path / "x"), cwd=tmp_path)
     assert result.returncode == 2 and "no such checkpoint" in result.stderr
+    (tmp_path / "junk.ckpt").write_text("junk")
+    result = rsuite_train("export", str(tmp_path / "junk.ckpt"), str(tmp_path / "x"), cwd=tmp_path)
+    assert result.returncode == 2 and "not a readable digits checkpoint" in result.stderr and "Traceback" not in result.stderr
+    result = rsuite_train("export", "crnn-digits", str(tmp_path / "absent" / "x"), cwd=tmp_path)
+    assert result.returncode == 2 and "output folder does not exist" in result.stderr
