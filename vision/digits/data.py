@@ -92,22 +92,29 @@ def load_image_gray(path: str | Path | BinaryIO) -> np.ndarray:
     16-bit, 32-bit and float grayscale (scanner TIFFs, 16-bit PNGs) are stretched from their own
     min..max to 0..255 rather than clipped at 255, which would leave a white page."""
     with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened)
-        if image.mode in HIGH_DEPTH_MODES:
-            values = np.asarray(image, dtype=np.float64)
-            low, high = float(values.min()), float(values.max())
-            return np.round((values - low) / max(high - low, 1e-12) * 255).astype(np.uint8)
-        if image.mode in ("RGBA", "LA", "P"):
-            image = image.convert("RGBA")
-            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(white, image)
-        return np.asarray(image.convert("L"))
+        return pil_gray(opened)
+
+
+def pil_gray(image: Image.Image) -> np.ndarray:
+    """A PIL image (any mode: palette, alpha, 16-bit, CMYK, …) as uint8 (H, W), as :func:`load_image_gray`."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in HIGH_DEPTH_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        return np.round((values - low) / max(high - low, 1e-12) * 255).astype(np.uint8)
+    if image.mode in ("RGBA", "LA", "P"):
+        image = image.convert("RGBA")
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image)
+    return np.asarray(image.convert("L"))
 
 
 def gray_array(image: np.ndarray) -> np.ndarray:
     """An image array as grayscale (H, W) of its dtype: (H, W) as it is; (H, W, 3) RGB or BGR and (H, W, 4)
     with alpha (composited on white) by luma weights; (H, W, 1) squeezed. Other shapes raise ValueError."""
     image = np.asarray(image)
+    if image.size == 0:
+        raise ValueError(f"empty image, shape {image.shape}")
     if image.ndim == 2:
         return image
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):

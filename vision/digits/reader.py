@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from recurrent.registry import load_model
-from vision.digits.data import collate, gray_array, load_image_gray, normalize_image
+from vision.digits.data import collate, gray_array, load_image_gray, normalize_image, pil_gray
 from vision.digits.decode import decode_string, string_probability
 from vision.digits.ink import DEFAULT_MARGIN, crops_to_ink
 from vision.digits.model import CRNN
@@ -81,7 +82,7 @@ def read_views(
 
 
 def read_digits(
-    images: Sequence[str | Path | np.ndarray],
+    images: Iterable[str | Path | np.ndarray | Image.Image],
     model: CRNN | str | Sequence[CRNN | str] = DEFAULT_WEIGHTS,
     device: str | torch.device = "cpu",
     beam: int = 1,
@@ -92,7 +93,8 @@ def read_digits(
     crop: bool = True,
     views: int = len(CROP_MARGINS),
 ) -> list[Reading]:
-    """Read the digit string in each image (paths, or arrays: gray (H, W), colour (H, W, 3) or with alpha).
+    """Read the digit string in each image (paths, PIL images, or arrays: gray (H, W), colour (H, W, 3) or
+    with alpha).
 
     With ``crop`` each image is cut to its ink (:func:`~vision.digits.ink.crops_to_ink`), so that a loose
     crop reads as well as a tight one: ``views`` crops, with the first ``views`` margins of
@@ -106,11 +108,15 @@ def read_digits(
     """
     if not 1 <= views <= len(CROP_MARGINS):
         raise ValueError(f"views must be 1 to {len(CROP_MARGINS)}, got {views}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    images = list(images)
     members = [model] if isinstance(model, (nn.Module, str)) else list(model)
     models = [load_model(m, device=device) if isinstance(m, str) else m for m in members]
     if not models:
         raise ValueError("read_digits needs at least one model")
-    arrays = [load_image_gray(x) if isinstance(x, (str, Path)) else gray_array(x) for x in images]
+    arrays = [load_image_gray(x) if isinstance(x, (str, Path)) else pil_gray(x) if isinstance(x, Image.Image) else gray_array(x)
+              for x in images]
     seen = [crops_to_ink(a, CROP_MARGINS[:views]) if crop else [a] for a in arrays]  # seen[i][v]: view v of image i
     order = sorted(range(len(seen)), key=lambda i: seen[i][0].shape[1] / seen[i][0].shape[0])
     results: dict[int, tuple[str, float]] = {}

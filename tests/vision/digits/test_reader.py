@@ -140,3 +140,20 @@ def test_views_flag_runs_every_crop_through_the_model(model, images, monkeypatch
     for views in (1, 3, len(CROP_MARGINS)):
         counts.clear()
         assert len(read_digits(images[:3], model, views=views)) == 3 and set(counts) == {views}
+
+
+def test_pil_images_and_any_iterable_read_as_their_arrays(model, images):
+    from PIL import Image
+
+    colour = [np.repeat(image[..., None], 3, axis=2) for image in images[:3]]
+    palette = [Image.fromarray(c).convert("P", palette=Image.Palette.ADAPTIVE) for c in colour]  # indices, not tones
+    texts = [r.text for r in read_digits(colour, model)]
+    assert [r.text for r in read_digits(palette, model)] == texts
+    assert [r.text for r in read_digits((c for c in colour), model)] == texts  # a generator is read, not skipped
+
+
+def test_empty_images_and_batches_are_refused(model):
+    with pytest.raises(ValueError, match="empty image"):
+        read_digits([np.zeros((0, 0), np.uint8)], model)
+    with pytest.raises(ValueError, match="batch_size"):
+        read_digits([np.zeros((32, 32), np.uint8)], model, batch_size=0)
