@@ -135,7 +135,10 @@ class Upscaler:
         return out / total
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (sH, sW, 3) uint8 RGB."""
-        lr = torch.from_numpy(frame).to(self.device).permute(2, 0, 1)[None].float().div_(255)
+        """(H, W, 3) uint8 RGB -> (sH, sW, 3) uint8 RGB (any strides: ``bgr[..., ::-1]`` is fine)."""
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 RGB frame, got {frame.dtype} {frame.shape}")
+        lr = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1)[None].float().div_(255)
         hr = self.upscale(lr)
         return hr[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()

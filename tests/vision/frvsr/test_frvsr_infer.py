@@ -76,6 +76,11 @@ def test_uint8_frames_and_odd_sizes():
         assert out.shape == (52, 76, 3) and out.dtype == np.uint8
     with pytest.raises(ValueError, match="frame size changed"):
         upscaler(frame[:8])
+    bgr = np.ascontiguousarray(frame[..., ::-1])
+    np.testing.assert_array_equal(Upscaler(moving_model())(bgr[..., ::-1]), Upscaler(moving_model())(frame))  # strides
+    for wrong in (frame[..., 0], frame.astype(np.float32) / 255):
+        with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8 RGB"):
+            upscaler(wrong)
 
 
 def test_errors():
