@@ -68,7 +68,7 @@ def require_file(path: str | Path) -> Path:
 
 
 def check_output(path: str | Path, force: bool) -> Path:
-    """Refuse to replace an existing output without ``force``; the parent folder must exist."""
+    """Refuse to replace an existing output without ``force``; the parent folder must exist and be writable."""
     path = Path(path)
     if path.exists() and not force:
         raise UserError(f"{path}: already exists (use --force to replace it)")
@@ -87,9 +87,9 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
 
     The suffix is kept so writers that choose a format by extension (OpenCV, soundfile) still work.
     """
-    path = check_output(path, force)
-    if path.is_dir():
+    if Path(path).is_dir():
         raise UserError(f"{path}: is a folder; give a file name")
+    path = check_output(path, force)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
         yield tmp

@@ -91,13 +91,15 @@ def _first_model(system: str, source: str) -> tuple[torch.nn.Module, str, str]:
     return load_model(source), card["model"], card["command"]
 
 
-def export(system: str, sources: list[str], name: str, force: bool) -> Path:
+def export(system: str, sources: list[str], name: str, force: bool, quiet: bool = False) -> Path:
     """Write a model as shipped weights ``weights/<name>.*`` with a card: a checkpoint's, or the uniform
     average of the parameters of several checkpoints or weights (the first sets the config and the card)."""
     data_class = system_classes(system)[1]
     for source in sources:
         if source.endswith(".ckpt") and not Path(source).is_file():
             raise UserError(f"{source}: no such checkpoint")
+    if Path(name).name in ("", ".", "..") or name.endswith("/"):
+        raise UserError(f"export NAME {name!r}: give a name for the weights, e.g. crnn-digits or runs/x/name")
     weights_path = check_output(resolve_weights(name, WEIGHTS_DIR)[0], force)  # NAME, NAME.safetensors or a path
     stem = weights_path.with_name(weights_path.name.removesuffix(".safetensors"))
     try:
@@ -112,16 +114,18 @@ def export(system: str, sources: list[str], name: str, force: bool) -> Path:
     card = save_weights(
         model, stem, model_name=model_name, data=data_class.SOURCES, command=command, metrics={}, metrics_command=""
     )
-    print(f"wrote {stem}.safetensors ({card['num_params']} parameters); run bench/ to fill in its metrics")
+    if not quiet:
+        print(f"wrote {stem}.safetensors ({card['num_params']} parameters); run bench/ to fill in its metrics")
     return stem
 
 
 def main(args: argparse.Namespace) -> int:
     if args.cli_args[:1] == ["export"]:
-        rest = [a for a in args.cli_args[1:] if a not in ("--force", "--quiet", "--debug")]  # may also follow NAME
+        rest = [a for a in args.cli_args[1:] if a not in ("--force", "--quiet")]  # may also follow NAME
         if len(rest) < 2:
             raise UserError("usage: rsuite train SYSTEM export CKPT_OR_WEIGHTS [MORE...] NAME [--force]")
-        export(args.system, rest[:-1], rest[-1], args.force or "--force" in args.cli_args)
+        export(args.system, rest[:-1], rest[-1], args.force or "--force" in args.cli_args,
+               quiet=args.quiet or "--quiet" in args.cli_args)
         return 0
     from lightning.pytorch.cli import LightningCLI
 

@@ -187,10 +187,10 @@ def main(args: argparse.Namespace) -> int:
             source.close()
     seconds = time.perf_counter() - start
     if not args.quiet:
-        rate = f"{float(info.fps):g} fps, " if kind == "video" else ""
+        rate = f"{sink.frames} frames at {float(sink.fps):g} fps, " if kind == "video" else ""
         print(
-            f"{args.output}: {sink.frames} frames {out_w}×{out_h}, {rate}audio {audio}; "
-            f"{seconds:.1f} s ({sink.frames / seconds:.2f} frames/s on {device})"
+            f"{args.output}: {upscaled} frames upscaled to {out_w}×{out_h}, {rate}audio {audio}; "
+            f"{seconds:.1f} s ({upscaled / seconds:.2f} frames/s on {device})"
         )
     return 0
 

@@ -82,7 +82,7 @@ def mono_mixture(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> torch
     """(T,) or (C, T) tensor or array -> mono float32 (T,) (channels averaged); ``ValueError`` if laid out
     (T, C), empty, shorter than ``MIN_SECONDS``, not finite (NaN or inf) or silent (RMS under ``SILENCE_RMS``)."""
     waveform = torch.as_tensor(waveform)
-    if waveform.ndim == 2 and waveform.shape[0] > waveform.shape[1]:
+    if waveform.ndim == 2 and waveform.shape[0] > waveform.shape[1] and waveform.shape[0] >= MIN_SECONDS * sample_rate:
         raise ValueError(f"expected (C, T), channels first, got {tuple(waveform.shape)}: transpose a (T, C) array")
     if waveform.ndim == 2:
         waveform = waveform.float().mean(0)
@@ -99,7 +99,7 @@ def mono_mixture(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> torch
 
 
 def separate(
-    waveform: torch.Tensor,
+    waveform: torch.Tensor | np.ndarray,
     sample_rate: int,
     model: nn.Module | None = None,
     chunk_s: float = 8.0,
@@ -110,7 +110,7 @@ def separate(
     """Separate the speakers of a recording.
 
     Args:
-        waveform: (T,) mono or (C, T) multichannel float in [−1, 1]; channels are averaged to mono.
+        waveform: (T,) mono or (C, T) multichannel float in [−1, 1] (tensor or array); channels are averaged.
         sample_rate: Hz of ``waveform``; it is resampled to the model's rate and the sources back.
         model: a separator with ``config.sample_rate``; default: the shipped ``DEFAULT_WEIGHTS`` on the CPU.
         match_loudness: scale every source to the mixture's RMS level (the model's output scale is arbitrary).

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from apps.demo import APP_JOBS, run_demo
+from apps.read_digits import DEMO_OUTPUTS
 
 
 def test_every_demo_names_the_files_it_writes():
@@ -21,6 +22,7 @@ def test_a_job_whose_outputs_exist_is_not_run_again_without_force(tmp_path):
     assert status == "not run" and "--force" in summary and mine.read_text() == "mine"
     status, summary = run_demo("read-digits", tmp_path, argparse.Namespace(force=True, quiet=True, device="cpu"))
     assert status == "ok" and mine.read_text().count("\n") == 8, summary
+    assert [p.name for p in tmp_path.iterdir()] == DEMO_OUTPUTS  # what it declares is what it writes
 
 
 def test_out_that_is_a_file_is_one_line(tmp_path):

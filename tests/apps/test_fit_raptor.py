@@ -91,7 +91,11 @@ def test_teacher_and_output_checks_come_before_any_work(teacher, images, tmp_pat
     import timm
     from safetensors.torch import save_file
 
+    from vision.digits.model import crnn_digits
+
     png = next(images.glob("class0/*.png"))
+    reader = crnn_digits(stem_channels=8, stage_channels=(8, 16, 16), lstm_hidden=16)
+    save_weights(reader, tmp_path / "reader", model_name="crnn-digits", data=[], command="test", metrics={}, metrics_command="test")
     vit = tmp_path / "vit_tiny.safetensors"
     save_file(timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0).state_dict(), str(vit))
     cases = [
@@ -99,6 +103,7 @@ def test_teacher_and_output_checks_come_before_any_work(teacher, images, tmp_pat
         (["--teacher", "vit_tiny_patch16_224", "--images", images], "give its --teacher-weights"),
         (["--teacher", "vit_tiny_patch16_224", "--teacher-weights", vit, "--images", "builtin"], "give a folder of class"),
         (["--teacher-weights", teacher, "--images", images, "--out", png], "not a folder"),
+        (["--teacher-weights", tmp_path / "reader.safetensors", "--images", images], "not VisionTransformer weights"),
     ]
     for args, message in cases:
         out = ["--out", tmp_path / "o"] if "--out" not in args else []

@@ -101,3 +101,6 @@ def test_export_refuses_models_of_other_configs(tmp_path):
     assert result.returncode == 2 and "not a readable digits checkpoint" in result.stderr and "Traceback" not in result.stderr
     result = rsuite_train("export", "crnn-digits", str(tmp_path / "absent" / "x"), cwd=tmp_path)
     assert result.returncode == 2 and "output folder does not exist" in result.stderr
+    for name in ("", ".", str(tmp_path) + "/"):  # would have written weights.safetensors beside the weights folder
+        result = rsuite_train("export", "crnn-digits", name, cwd=tmp_path)
+        assert result.returncode == 2 and "give a name" in result.stderr, name

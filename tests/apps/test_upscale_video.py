@@ -201,7 +201,7 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
         (no_frames, tmp_path / "o8.mp4", "no frames"),
         (video, tmp_path / "o9.webm", "unsupported output format"),
         (video, video, "OUTPUT is the INPUT"),
-        (same_name, tmp_path / "o10", "two frames of one name"),
+        (same_name, tmp_path / "o10", "two input frames named '0'"),
         (held, holder, "OUTPUT holds the INPUT"),  # --force would have replaced the folder, input and all
         (video, notes, "holding more than frames"),
         (video, Path("/proc/o11.mp4"), "cannot write there"),
@@ -249,7 +249,7 @@ def test_command_line_entry_point(weights, video, tmp_path):
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"{N} frames {4 * W}×{4 * H}" in result.stdout and "frame/s" in result.stderr  # summary and progress bar
+    assert f"{N} frames upscaled to {4 * W}×{4 * H}" in result.stdout and "frame/s" in result.stderr  # summary, progress
 
 
 def test_demo_writes_a_side_by_side_clip(monkeypatch, tmp_path):
@@ -262,3 +262,18 @@ def test_demo_writes_a_side_by_side_clip(monkeypatch, tmp_path):
     summary = app.demo(tmp_path, tmp_path, argparse.Namespace(device="cpu"))
     assert "dB vs bicubic" in summary
     assert probe(tmp_path / "upscale-video.mp4")[:2] == (24, (512, 256))
+
+
+def test_untimed_frames_after_timed_ones_keep_their_order(tmp_path):
+    from vision.frvsr.video import VideoSink
+
+    sink = VideoSink(tmp_path / "mixed.mp4", 16, 16, Fraction(10))
+    shades = [0, 128, 255]
+    sink.write(np.full((16, 16, 3), shades[0], np.uint8), 0.0)
+    sink.write(np.full((16, 16, 3), shades[1], np.uint8))  # a frame without a time: the next tick
+    sink.write(np.full((16, 16, 3), shades[2], np.uint8), 0.5)
+    sink.close()
+    with av.open(str(tmp_path / "mixed.mp4")) as container:
+        means = [frame.to_ndarray(format="rgb24").mean() for frame in container.decode(video=0)]
+    firsts = [next(i for i, m in enumerate(means) if abs(m - shade) < 8) for shade in shades]
+    assert firsts == sorted(firsts) and abs(means[-1] - 255) < 8

@@ -78,12 +78,6 @@ class FrameFolderSource:
         self.info = SourceInfo(first.shape[1], first.shape[0], Fraction(fps), len(self.files), False)
         self.names = [p.stem for p in self.files]
         self.last_time = None  # frames of a folder have no presentation times
-        if len(set(self.names)) < len(self.names):
-            first_of = {}
-            for path in self.files:
-                if path.stem in first_of:
-                    raise VideoError(f"{first_of[path.stem]} and {path}: two frames of one name; their outputs would collide")
-                first_of[path.stem] = path
 
     def frames(self, audio_sink: Callable[[av.Packet], None] | None = None) -> Iterator[np.ndarray]:
         for path in self.files:
@@ -235,9 +229,9 @@ class VideoSink:
         """The next frame at the constant rate or, given its presentation ``time`` (seconds), shown on every
         tick of the constant rate from its time to the next frame's: repeated or dropped as ``ffmpeg``'s
         constant-rate output does, so a variable-rate input keeps its timing."""
-        if time is None:
+        if time is None and self.held is None:
             return self._encode(frame_rgb)
-        tick = round(max(time, 0.0) * self.fps)
+        tick = round(max(time, 0.0) * self.fps) if time is not None else self.next_pts + 1  # untimed: the next tick
         if self.held is None:
             self.next_pts = tick
         while self.held is not None and self.next_pts < tick:
@@ -272,6 +266,9 @@ class FolderSink:
 
     def __init__(self, folder: str | Path, names: list[str] | None = None):
         self.path = Path(folder)
+        if names is not None and len(set(names)) < len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise VideoError(f"two input frames named {twice!r} (e.g. .png and .jpg): their output frames would collide")
         self.path.mkdir()
         self.names = names
         self.frames = 0

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.data import IterableDataset
 
@@ -36,7 +36,8 @@ def extract(
     teacher_print = fingerprint(*teacher.state_dict().values())
     starts = range(0, len(images), chunk)
     for path in folder.glob("chunk_*.safetensors"):
-        if int(path.stem.removeprefix("chunk_")) >= len(starts):
+        index = path.stem.removeprefix("chunk_")
+        if not index.isdigit() or int(index) >= len(starts):  # surplus, or not one of ours (read by every reader)
             path.unlink()
     prints = []
     for index, begin in enumerate(starts):
@@ -68,8 +69,11 @@ def fingerprint(*tensors: torch.Tensor, salt: str = "") -> str:
 
 
 def _chunk_print(path: Path) -> str | None:
-    with safe_open(str(path), "pt") as chunk_file:
-        return (chunk_file.metadata() or {}).get("fingerprint")
+    try:
+        with safe_open(str(path), "pt") as chunk_file:
+            return (chunk_file.metadata() or {}).get("fingerprint")
+    except (SafetensorError, OSError):  # a damaged chunk: redone
+        return None
 
 
 def load_states(folder: str | Path, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -33,7 +33,7 @@ def fit_surrogate(
            "minutes": minutes, "batch_size": batch_size, "lr": lr}
     fit = json.loads(json.dumps(fit))  # tuples as lists, as read back
     record = folder / "fit.json"
-    if folder.exists() and (not record.exists() or json.loads(record.read_text()) != fit):
+    if folder.exists() and _recorded(record) != fit:
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(fit, indent=2) + "\n")
@@ -54,6 +54,13 @@ def fit_surrogate(
         seconds[f"stage{stage}_s"] = round(time.perf_counter() - start, 1)
         previous = last
     return system.model.eval(), seconds
+
+
+def _recorded(record: Path) -> dict | None:
+    try:
+        return json.loads(record.read_text())
+    except (OSError, json.JSONDecodeError):  # none, or cut short by a kill
+        return None
 
 
 @torch.no_grad()

@@ -70,7 +70,7 @@ def load_teacher(name: str, weights: str | Path | None = None, image_size: int |
     from recurrent.registry import list_models, load_model
 
     if name in list_models():
-        return load_model(str(weights) if weights else name).eval()
+        return load_model(str(weights) if weights else name, kind=VisionTransformer).eval()
     kwargs = {"img_size": image_size} if image_size else {}
     model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
     if weights is not None:

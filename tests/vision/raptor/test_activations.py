@@ -31,8 +31,8 @@ def test_a_reused_cache_holds_exactly_the_states_asked_for(tmp_path):
     teacher, other = (vit_fmnist(depth=2, dim=24, heads=2).eval() for _ in range(2))
     images, labels = torch.randn(23, 1, 28, 28), torch.arange(23) % 10
 
-    def stamps():
-        return [p.stat().st_mtime_ns for p in sorted(tmp_path.glob("chunk_*.safetensors"))]
+    def stamps():  # a redone chunk is a new file (written beside, then renamed): a new inode
+        return [p.stat().st_ino for p in sorted(tmp_path.glob("chunk_*.safetensors"))]
 
     first = extract(teacher, images, labels, tmp_path, chunk=10)["fingerprint"]
     before = stamps()
@@ -43,3 +43,16 @@ def test_a_reused_cache_holds_exactly_the_states_asked_for(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(load_states(tmp_path)[0], token_states(other, images[:15]).half().float())
     assert extract(teacher, images, labels, tmp_path, chunk=10)["fingerprint"] == first
+
+
+def test_damaged_and_foreign_chunk_files_are_redone_or_removed(tmp_path):
+    torch.manual_seed(0)
+    teacher = vit_fmnist(depth=2, dim=24, heads=2).eval()
+    images, labels = torch.randn(12, 1, 28, 28), torch.arange(12) % 10
+    extract(teacher, images, labels, tmp_path, chunk=10)
+    (tmp_path / "chunk_00001.safetensors").write_bytes(b"cut short")
+    (tmp_path / "chunk_extra.safetensors").write_bytes(b"not ours")
+    extract(teacher, images, labels, tmp_path, chunk=10)
+    assert sorted(p.name for p in tmp_path.glob("chunk_*")) == ["chunk_00000.safetensors", "chunk_00001.safetensors"]
+    with torch.no_grad():
+        torch.testing.assert_close(load_states(tmp_path)[0], token_states(teacher, images).half().float())
