@@ -81,6 +81,19 @@ def check_output(path: str | Path, force: bool) -> Path:
     return path
 
 
+def make_folder(path: str | Path) -> Path:
+    """``path`` as a folder for outputs, made with its parents if missing; :class:`UserError` if it is a file
+    or cannot be made."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{path}: cannot create the output folder ({error.strerror})") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed.

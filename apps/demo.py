@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from apps.cli import JOBS, is_built
-from apps.common import UserError, add_common_args
+from apps.common import add_common_args, make_folder
 from recurrent.registry import WEIGHTS_DIR
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -47,12 +47,7 @@ def run_demo(job: str, out: Path, args: argparse.Namespace) -> tuple[str, str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"{args.out}: not a folder")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"{args.out}: cannot create the output folder ({error.strerror})") from None
+    make_folder(args.out)
     rows = [(job, *run_demo(job, args.out, args)) for job in APP_JOBS]
     print(f"\n{'job':<16} {'status':<14} result")
     for job, status, summary in rows:

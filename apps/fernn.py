@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from apps.common import UserError, add_common_args, atomic_output, check_output, pick_device
+from apps.common import UserError, add_common_args, atomic_output, check_output, make_folder, pick_device
 from recurrent.registry import WEIGHTS_DIR, record_metrics, resolve_weights, write_card
 
 MODELS = ("fernn-v1", "fernn-v2", "grnn")
@@ -188,7 +188,7 @@ def bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     models = _load(args.weights, device)
-    args.out.mkdir(parents=True, exist_ok=True)
+    make_folder(args.out)
     cards = {name: json.loads(resolve_weights(path)[1].read_text()) for name, path in zip(models, args.weights)}
     trained_on = {_trained_data(card) for card in cards.values()}
     if len(trained_on) > 1:
@@ -256,10 +256,7 @@ def demo_main(args: argparse.Namespace) -> int:
         raise UserError("--frames must be at least 11 (10 observed, then predicted)")
     if args.out.suffix.lower() not in FIGURE_SUFFIXES:
         raise UserError(f"{args.out}: the figure needs one of the suffixes {', '.join(FIGURE_SUFFIXES)}")
-    try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)  # as bench makes its folder: out/ on a first run
-    except OSError as error:
-        raise UserError(f"{args.out.parent}: cannot create the output folder ({error.strerror})") from None
+    make_folder(args.out.parent)  # as bench makes its folder: out/ on a first run
     check_output(args.out, args.force)
     models = _load(args.weights, torch.device("cpu"))
     size, digit_px = _trained_data(json.loads(resolve_weights(args.weights[0])[1].read_text()))

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from apps.common import UserError, add_common_args, atomic_output, pick_device
+from apps.common import UserError, add_common_args, atomic_output, make_folder, pick_device
 from apps.models import WeightsError, list_models
 from vision.paths import IMAGE_SUFFIXES
 
@@ -137,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
     depth = len(teacher.blocks)
     if args.blocks > depth:
         raise UserError(f"--blocks {args.blocks}: the teacher has only {depth} layers")
-    args.out.mkdir(parents=True, exist_ok=True)
+    make_folder(args.out)
     timings, caches = {}, {}
     cache = args.cache or args.out / "cache"
     start = time.perf_counter()

@@ -10,8 +10,9 @@ format (16-bit PCM stays 16-bit; compressed input gives 16-bit PCM), each scaled
 Long files are separated in overlapping chunks (``--chunk``, ``--overlap`` seconds) whose speaker order is
 aligned on the overlap, so speakers do not swap mid-file and model memory stays that of one chunk.
 
-A file that cannot be separated (unreadable, empty, too short, silent, NaN or infinite samples) gets one error line and the other
-inputs are still separated; the exit code is then 1, or 2 if no input could be separated.
+A file that cannot be separated (unreadable, empty, too short, silent, NaN or infinite samples) gets one
+error line and the other inputs are still separated; the exit code is then 1, or 2 if no input could be
+separated.
 
 Examples::
 
@@ -32,7 +33,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, check_output, pick_device, require_file
+from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, check_output, make_folder, pick_device, require_file
 from apps.models import WeightsError, load_model
 from audio.convtasnet.model import ConvTasNet
 from audio.mossformer2.model import MossFormer2
@@ -142,10 +143,7 @@ def main(args: argparse.Namespace) -> int:
     rate = model.config.sample_rate
     if not 0 < round(args.overlap * rate) < round(args.chunk * rate):
         raise UserError(f"--chunk {args.chunk} s, --overlap {args.overlap} s: need 0 < overlap < chunk at {rate} Hz samples")
-    try:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"{args.out_dir}: cannot create the output folder ({error.strerror})") from None
+    make_folder(args.out_dir)
     failed = 0
     for path in args.inputs:
         try:

@@ -86,8 +86,9 @@ HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # 16-bit, 32-bit intege
 
 
 def load_image_gray(path: str | Path | BinaryIO) -> np.ndarray:
-    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white; a path or a binary file) as uint8 (H, W), upright as a
-    viewer shows it: a phone photo's EXIF orientation is applied, so a picture taken sideways reads level.
+    """Read PNG/JPEG/BMP/TIFF (gray, RGB or RGBA; alpha composited on white; a path or a binary file) as
+    uint8 (H, W), upright as a viewer shows it: a phone photo's EXIF orientation is applied, so a picture
+    taken sideways reads level.
 
     16-bit, 32-bit and float grayscale (scanner TIFFs, 16-bit PNGs) are stretched from their own
     min..max to 0..255 rather than clipped at 255, which would leave a white page."""

@@ -2,8 +2,9 @@
 
 ``extract`` writes ``FOLDER/chunk_00000.safetensors …``, each with ``states`` (L + 1, b, N, C) float16 and
 ``labels`` (b,) int64 and, as metadata, the fingerprint of what they are the states of (teacher parameters,
-images, labels), plus ``FOLDER/meta.json`` (count, shapes, prefix tokens, fingerprint of the whole cache). ``ActivationChunks``
-iterates the cached images one chunk at a time (chunk order shuffled per epoch when ``shuffle``).
+images, labels), plus ``FOLDER/meta.json`` (count, shapes, prefix tokens, fingerprint of the whole cache).
+``ActivationChunks`` iterates the cached images one chunk at a time (chunk order shuffled per epoch when
+``shuffle``).
 """
 
 from __future__ import annotations
