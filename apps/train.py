@@ -5,8 +5,9 @@ straight through (multi-GPU and multi-node training is Lightning's DDP), ``--ckp
 ``--print_config`` shows every option. ``rsuite train SYSTEM export CKPT NAME`` writes a Lightning
 checkpoint's model to ``weights/NAME.safetensors`` with its card (metrics are filled in by ``bench/``);
 ``export SOURCE MORE... NAME`` writes the uniform average of several models' parameters (checkpoints of one
-run, or shipped weights of the same config: checkpoint averaging, weight-space interpolation); the first
-source, a checkpoint or weights, sets the config and the card.
+run, or shipped weights of the same config: checkpoint averaging, weight-space interpolation; a source given
+k times counts k times, so ``A A A B`` is a quarter of the way from A to B); the first source, a checkpoint or
+weights, sets the config and the card.
 
 Example::
 
