@@ -6,7 +6,10 @@ per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with ``--json``. Co
 probability of the string (averaged over the crops below): below ~0.5, check the reading.
 Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
 reads images as they are), with five different margins, and the string most probable across the five
-crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate).
+crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate). A colour image
+read with confidence below 0.5 is read again on four gray views of its colours (digits that differ from
+their background in hue more than in brightness, as on signs and plates; two crops each), and the most
+confident reading is kept (``--no-colour``: luma only).
 Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
 """
 
@@ -23,7 +26,7 @@ from tqdm import tqdm
 
 from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, pick_device
 from apps.models import WeightsError, load_model
-from vision.digits.data import load_image_gray
+from vision.digits.data import load_image
 from vision.digits.model import CRNN
 from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, read_digits
 from vision.paths import list_images
@@ -46,6 +49,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--views", type=int, default=len(CROP_MARGINS), choices=range(1, len(CROP_MARGINS) + 1),
                         metavar=f"1..{len(CROP_MARGINS)}",
                         help="crops of each image read together (default: %(default)s)")
+    parser.add_argument("--no-colour", dest="colour", action="store_false",
+                        help="read colour images in luma only, never on their colour views")
     parser.add_argument("--weights", action="append", metavar="WEIGHTS",
                         help=f"shipped weights name or path (default: {DEFAULT_WEIGHTS}); given again, the "
                         "weights read as an ensemble, each crop by each")
@@ -81,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
     readable: list[Path] = []
     for path in files:
         try:
-            images.append(load_image_gray(io.BytesIO(sys.stdin.buffer.read()) if path == STDIN else path))
+            images.append(load_image(io.BytesIO(sys.stdin.buffer.read()) if path == STDIN else path))
             readable.append(path)
         except Exception as error:  # PIL raises many types for bad files
             errors.append(f"{path}: not a readable image ({type(error).__name__})")
@@ -97,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
     with tqdm(total=len(images), unit="img", disable=args.quiet, file=sys.stderr) as bar:
         readings = read_digits(
             images, models, beam=args.beam, batch_size=args.batch_size, min_len=args.min_len,
-            max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
+            max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views, colour=args.colour,
         )
     for path, reading in zip(readable, readings):
         if args.json:

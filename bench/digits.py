@@ -81,10 +81,10 @@ def test_sets(
 
 
 def run_ours(
-    models, images: list[np.ndarray], beam: int, crop: bool = True, views: int = len(CROP_MARGINS)
+    models, images: list[np.ndarray], beam: int, crop: bool = True, views: int = len(CROP_MARGINS), colour: bool = True
 ) -> tuple[list[str], list[float], float]:
     start = time.perf_counter()
-    readings = read_digits(images, models, beam=beam, batch_size=32, crop=crop, views=views)
+    readings = read_digits(images, models, beam=beam, batch_size=32, crop=crop, views=views, colour=colour)
     rate = len(images) / (time.perf_counter() - start)
     return [r.text for r in readings], [r.confidence for r in readings], rate
 
@@ -169,6 +169,7 @@ def main() -> int:
     parser.add_argument("--no-crop", dest="crop", action="store_false", help="read images uncut (read-digits --no-crop)")
     parser.add_argument("--views", type=int, default=len(CROP_MARGINS), choices=range(1, len(CROP_MARGINS) + 1),
                         help="crops read together (read-digits --views)")
+    parser.add_argument("--no-colour", dest="colour", action="store_false", help="luma only (read-digits --no-colour)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
@@ -193,14 +194,14 @@ def main() -> int:
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     sets = test_sets(args.data_root, args.n, args.seed, tuple(args.sets), args.corrected)
     for name, (images, truths) in sets.items():
-        ours, confidences, ours_rate = run_ours(models, images, args.beam, args.crop, args.views)
+        ours, confidences, ours_rate = run_ours(models, images, args.beam, args.crop, args.views, args.colour)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
         row["ours_calibration"] = calibration(ours, truths, confidences)
         tesseract = run_tesseract(images) if args.tesseract else None
         if tesseract:
             row["tesseract"] = score(tesseract[0], truths) | {"images_per_s": tesseract[1]}
         if other is not None:
-            theirs = run_ours(other, images, args.beam, args.crop, args.views)[0]
+            theirs = run_ours(other, images, args.beam, args.crop, args.views, args.colour)[0]
             row["against"] = score(theirs, truths) | paired(ours, theirs, truths)
         results[name] = row
         t = row.get("tesseract", {"seq_acc": float("nan"), "cer": float("nan"), "images_per_s": float("nan")})

@@ -100,3 +100,15 @@ def test_api_keeps_input_order(monkeypatch):
     readings = read_digits(images, model=torch.nn.Identity(), batch_size=2, views=1)  # read_views is faked
     assert [r.text for r in readings] == [str(w) for w in widths]
     assert seen_batches == [[20, 55], [90, 200], [300]]  # batched by similar aspect ratio
+
+
+def test_digits_in_colour_of_the_background_s_brightness_are_read_on_the_colour_views(tmp_path):
+    """The shipped reader on a sample redrawn red on green paper of the same luma: luma alone cannot read it."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "apps" / "samples" / "digits" / "04_25441.png"
+    ink = 1.0 - np.asarray(Image.open(sample).convert("L"), np.float64)[..., None] / 255
+    colour = np.round(np.array([220, 60, 60]) * ink + np.array([60, 140, 60]) * (1 - ink)).astype(np.uint8)
+    Image.fromarray(colour).save(tmp_path / "sign.png")
+    assert rsuite(str(tmp_path / "sign.png"), "--quiet").stdout.split("\t")[1] == "25441"
+    assert rsuite(str(tmp_path / "sign.png"), "--quiet", "--no-colour").stdout.split("\t")[1] != "25441"

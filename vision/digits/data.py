@@ -83,6 +83,7 @@ def warp_whole(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I", "F")  # 16-bit, 32-bit integer and float grayscale
+GRAY_MODES = ("1", "L", "LA", "La")
 
 
 def load_image_gray(path: str | Path | BinaryIO) -> np.ndarray:
@@ -96,6 +97,13 @@ def load_image_gray(path: str | Path | BinaryIO) -> np.ndarray:
         return pil_gray(opened)
 
 
+def load_image(path: str | Path | BinaryIO) -> np.ndarray:
+    """As :func:`load_image_gray`, with colour kept: uint8 (H, W) for a gray image, (H, W, 3) RGB for a
+    colour one (palette, alpha, CMYK, … converted; alpha composited on white)."""
+    with Image.open(path) as opened:
+        return pil_array(opened)
+
+
 def pil_gray(image: Image.Image) -> np.ndarray:
     """A PIL image (any mode: palette, alpha, 16-bit, CMYK, …) as uint8 (H, W), as :func:`load_image_gray`."""
     image = ImageOps.exif_transpose(image)
@@ -103,31 +111,49 @@ def pil_gray(image: Image.Image) -> np.ndarray:
         values = np.asarray(image, dtype=np.float64)
         low, high = float(values.min()), float(values.max())
         return np.round((values - low) / max(high - low, 1e-12) * 255).astype(np.uint8)
-    if image.mode in ("RGBA", "LA", "P"):
-        image = image.convert("RGBA")
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image)
-    return np.asarray(image.convert("L"))
+    return np.asarray(_on_white(image).convert("L"))
+
+
+def pil_array(image: Image.Image) -> np.ndarray:
+    """A PIL image as :func:`load_image` gives it: uint8 (H, W) gray or (H, W, 3) RGB."""
+    if image.mode in HIGH_DEPTH_MODES or image.mode in GRAY_MODES:
+        return pil_gray(image)
+    return np.asarray(_on_white(ImageOps.exif_transpose(image)).convert("RGB"))
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    """``image`` with any alpha (or palette transparency) composited on white."""
+    if image.mode not in ("RGBA", "LA", "P"):
+        return image
+    image = image.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
+
+
+def colour_array(image: np.ndarray) -> np.ndarray:
+    """An image array as gray (H, W) or colour (H, W, 3) of its dtype: (H, W) and (H, W, 3) as they are,
+    (H, W, 1) squeezed, (H, W, 4) composited on white by its alpha. Other shapes raise ValueError."""
+    image = np.asarray(image)
+    if image.size == 0:
+        raise ValueError(f"empty image, shape {image.shape}")
+    if image.ndim != 2 and (image.ndim != 3 or image.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"expected a gray (H, W) or colour (H, W, 3|4) image, got shape {image.shape}")
+    if image.ndim == 2 or image.shape[2] == 3:
+        return image
+    if image.shape[2] == 1:
+        return image[..., 0]
+    white = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
+    alpha = image[..., 3:].astype(np.float64) / white
+    colour = image[..., :3].astype(np.float64) * alpha + white * (1 - alpha)
+    return (np.round(colour) if np.issubdtype(image.dtype, np.integer) else colour).astype(image.dtype)
 
 
 def gray_array(image: np.ndarray) -> np.ndarray:
     """An image array as grayscale (H, W) of its dtype: (H, W) as it is; (H, W, 3) RGB or BGR and (H, W, 4)
     with alpha (composited on white) by luma weights; (H, W, 1) squeezed. Other shapes raise ValueError."""
-    image = np.asarray(image)
-    if image.size == 0:
-        raise ValueError(f"empty image, shape {image.shape}")
+    image = colour_array(image)
     if image.ndim == 2:
         return image
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected a gray (H, W) or colour (H, W, 3|4) image, got shape {image.shape}")
-    if image.shape[2] == 1:
-        return image[..., 0]
-    white = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
-    colour = image[..., :3].astype(np.float64)
-    if image.shape[2] == 4:
-        alpha = image[..., 3:].astype(np.float64) / white
-        colour = colour * alpha + white * (1 - alpha)
-    gray = colour @ np.array([0.299, 0.587, 0.114])
+    gray = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     return (np.round(gray) if np.issubdtype(image.dtype, np.integer) else gray).astype(image.dtype)
 
 
