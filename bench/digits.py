@@ -23,6 +23,7 @@ our normalised ones), all images of a set in one process so its start-up is amor
         [--speed-of crnn-zhan2017]   # also time other registered configs (untrained) on the first set
         [--against crnn-digits]      # a second reader on the same images: paired counts and McNemar's p
         [--seed 4242 --sets synth-hw synth-pr --no-tesseract]   # fresh draws, e.g. to choose a checkpoint
+        [--no-colour]                # luma only: no second look at unsure colour images (synth-photo)
 
 The synthetic sets are drawn with seed 777 (the benchmark); choose among candidates on another seed.
 """

@@ -111,8 +111,9 @@ def read_digits(
     each image is read once as it is. Images are read in luma (gray); with ``colour``, a colour image whose
     luma reading has confidence below :data:`UNSURE_BELOW` is read again on four gray views of its colours
     (:func:`~vision.digits.colour.colour_views`: digits that stand out in hue more than in brightness; each
-    with the first :data:`COLOUR_CROPS` crops) and the most confident of the five readings is kept. Several models (or weights names) read as an ensemble: every
-    (model, crop) pair counts alike in that average. Images are batched by similar width to limit
+    with the first :data:`COLOUR_CROPS` crops) and the most confident of the five readings is kept.
+    Several models (or weights names) read as an ensemble: every (model, crop) pair counts alike in that
+    average. Images are batched by similar width to limit
     padding; results come back in the input order. ``on_batch(n)`` is called after each batch of n
     images (for progress bars).
     Unreadable files raise.
@@ -152,8 +153,10 @@ def _views(gray: np.ndarray, crop: bool, views: int) -> list[np.ndarray]:
     return crops_to_ink(gray, CROP_MARGINS[:views]) if crop else [gray]
 
 
-def _read_seen(models: Sequence[CRNN], seen: Sequence[Sequence[np.ndarray]], beam: int, min_len: int, max_len: int | None):
-    """:func:`read_views` of images given as their lists of views (``seen[i][v]``), in batches of one size."""
+def _read_seen(
+    models: Sequence[CRNN], seen: Sequence[Sequence[np.ndarray]], beam: int, min_len: int, max_len: int | None
+) -> list[tuple[str, float]]:
+    """:func:`read_views` of images given each as its list of views (``seen[i][v]``, the same V for all)."""
     if not seen:
         return []
     return read_views(models, [[views[v] for views in seen] for v in range(len(seen[0]))], beam, min_len, max_len)
