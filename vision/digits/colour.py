@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vision.digits.data import white_level
+
 GRAY_TOLERANCE = 2  # channels this close everywhere (in 0..255 levels) make a gray image
 
 
@@ -19,9 +21,8 @@ def is_colour(image: np.ndarray) -> bool:
     levels of 255 apart (a gray scan saved as RGB has none)."""
     if image.ndim != 3:
         return False
-    white = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
     spread = image.max(axis=2).astype(np.float64) - image.min(axis=2)
-    return float(spread.max()) > GRAY_TOLERANCE * white / 255
+    return float(spread.max()) > GRAY_TOLERANCE * white_level(image.dtype) / 255
 
 
 def stretch(values: np.ndarray) -> np.ndarray:

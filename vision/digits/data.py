@@ -141,10 +141,9 @@ def colour_array(image: np.ndarray) -> np.ndarray:
         return image
     if image.shape[2] == 1:
         return image[..., 0]
-    white = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
+    white = white_level(image.dtype)
     alpha = image[..., 3:].astype(np.float64) / white
-    colour = image[..., :3].astype(np.float64) * alpha + white * (1 - alpha)
-    return (np.round(colour) if np.issubdtype(image.dtype, np.integer) else colour).astype(image.dtype)
+    return _as_dtype(image[..., :3].astype(np.float64) * alpha + white * (1 - alpha), image.dtype)
 
 
 def gray_array(image: np.ndarray) -> np.ndarray:
@@ -153,8 +152,17 @@ def gray_array(image: np.ndarray) -> np.ndarray:
     image = colour_array(image)
     if image.ndim == 2:
         return image
-    gray = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    return (np.round(gray) if np.issubdtype(image.dtype, np.integer) else gray).astype(image.dtype)
+    return _as_dtype(image.astype(np.float64) @ np.array([0.299, 0.587, 0.114]), image.dtype)
+
+
+def white_level(dtype: np.dtype) -> float:
+    """The value of white in an image of ``dtype``: its maximum for integers, 1.0 for floats."""
+    return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+
+
+def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float ``values`` as ``dtype``, rounded to the nearest level first for an integer type."""
+    return (np.round(values) if np.issubdtype(dtype, np.integer) else values).astype(dtype)
 
 
 # ---------------------------------------------------------------------------------------------- glyphs
