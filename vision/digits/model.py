@@ -12,7 +12,7 @@ width 120, giving 15 time steps).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -33,7 +33,7 @@ class CRNNConfig:
     stem_pool: bool = False  # True: stride-1 stem conv then 2×2 max-pool (the paper); False: stride-2 conv
     stage_channels: tuple[int, ...] = (64, 128, 256)
     stage_strides: tuple[tuple[int, int], ...] = ((2, 2), (2, 1), (2, 1))  # (height, width) per stage
-    blocks_per_stage: int = 1
+    blocks_per_stage: int | tuple[int, ...] = 1  # residual blocks in each stage (one count for all, or one per stage)
     lstm_hidden: int = 128
     lstm_layers: int = 2
     dropout: float = 0.1
@@ -95,8 +95,8 @@ class CRNN(nn.Module):
             nn.MaxPool2d(2) if config.stem_pool else nn.Identity(),
         )
         blocks, width = [], config.stem_channels
-        for channels, stride in zip(config.stage_channels, config.stage_strides, strict=True):
-            for i in range(config.blocks_per_stage):
+        for channels, stride, count in zip(config.stage_channels, config.stage_strides, stage_blocks(config), strict=True):
+            for i in range(count):
                 blocks.append(ResidualBlock(width, channels, tuple(stride) if i == 0 else (1, 1)))
                 width = channels
         self.stages = nn.Sequential(*blocks)
@@ -133,6 +133,37 @@ class CRNN(nn.Module):
             features = block(features, columns)  # (B, C, H', T)
         sequence = features.flatten(1, 2).transpose(1, 2)  # (B, T, C·H')
         return self.encoder(sequence, columns).log_softmax(-1)
+
+
+def stage_blocks(config: CRNNConfig) -> tuple[int, ...]:
+    """Residual blocks in each stage."""
+    counts = config.blocks_per_stage
+    return (counts,) * len(config.stage_channels) if isinstance(counts, int) else tuple(counts)
+
+
+def deepened(model: CRNN, blocks_per_stage: tuple[int, ...]) -> CRNN:
+    """``model`` with more residual blocks per stage, reading exactly as it does: its blocks keep their
+    weights as each stage's first ones, and every added block starts as an identity (its last batch-norm
+    scale and shift zero, so it adds nothing to its shortcut, and its input is already rectified) — a
+    larger reader grown from trained weights rather than trained from scratch (Goyal et al. 2017's
+    zero-initialised residual branches). Returns a new model; ``model`` is left as it is."""
+    old_counts = stage_blocks(model.config)
+    if len(blocks_per_stage) != len(old_counts) or any(n < o for n, o in zip(blocks_per_stage, old_counts)):
+        raise ValueError(f"blocks_per_stage {blocks_per_stage} must keep at least {old_counts} per stage")
+    grown = CRNN(replace(model.config, blocks_per_stage=tuple(blocks_per_stage)))
+    grown.stem.load_state_dict(model.stem.state_dict())
+    grown.encoder.load_state_dict(model.encoder.state_dict())
+    old_start = new_start = 0
+    for old, new in zip(old_counts, blocks_per_stage):
+        for i in range(new):
+            block = grown.stages[new_start + i]
+            if i < old:
+                block.load_state_dict(model.stages[old_start + i].state_dict())
+            else:
+                nn.init.zeros_(block.body[-1].weight)
+                nn.init.zeros_(block.body[-1].bias)
+        old_start, new_start = old_start + old, new_start + new
+    return grown.train(model.training)
 
 
 ZHAN2017 = CRNNConfig(

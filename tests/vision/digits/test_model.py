@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from recurrent.registry import count_params
-from vision.digits.model import BLANK, NUM_CLASSES, crnn_digits, crnn_zhan2017
+from vision.digits.model import BLANK, NUM_CLASSES, crnn_digits, crnn_zhan2017, deepened
 
 TINY = {"stem_channels": 8, "stage_channels": (8, 16, 16), "lstm_hidden": 16}
 
@@ -85,3 +85,21 @@ def test_overfits_a_tiny_batch():
 
 def test_shipped_config_size():
     assert 1.5e6 < count_params(crnn_digits()) < 3e6
+
+
+def test_a_deepened_reader_reads_as_before_and_its_new_blocks_learn():
+    torch.manual_seed(0)
+    model = crnn_digits(**TINY)
+    for _ in range(3):  # running statistics of trained batch norms, not their initial identity
+        model(torch.rand(4, 1, 32, 64))
+    model.eval()
+    grown = deepened(model, (1, 2, 3))
+    assert len(grown.stages) == 6 and grown.config.blocks_per_stage == (1, 2, 3) and not grown.training
+    images = torch.rand(2, 1, 32, 80)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(images, torch.tensor([80, 61])), model(images, torch.tensor([80, 61])))
+    grown.train()
+    grown(images).sum().backward()
+    assert grown.stages[2].body[-1].weight.grad.abs().sum() > 0  # an added block's zero scale moves
+    with pytest.raises(ValueError, match="at least"):
+        deepened(grown, (1, 1, 3))
