@@ -113,9 +113,8 @@ def read_digits(
     (:func:`~vision.digits.colour.colour_views`: digits that stand out in hue more than in brightness; each
     with the first :data:`COLOUR_CROPS` crops) and the most confident of the five readings is kept.
     Several models (or weights names) read as an ensemble: every (model, crop) pair counts alike in that
-    average. Images are batched by similar width to limit
-    padding; results come back in the input order. ``on_batch(n)`` is called after each batch of n
-    images (for progress bars).
+    average. Images are batched by similar width to limit padding; results come back in the input order.
+    ``on_batch(n)`` is called after each batch of n images (for progress bars).
     Unreadable files raise.
     """
     if not 1 <= views <= len(CROP_MARGINS):
