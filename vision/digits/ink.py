@@ -14,6 +14,7 @@ import numpy as np
 
 HALO = np.ones((5, 5), np.uint8)  # a stroke's anti-aliased edge
 DEFAULT_MARGIN = (0.1, 0.05)  # (rows, columns) in ink heights: the ORAND training scans' median margins
+LINE_ASPECT = 4  # width / height from which a long, low component is a rule line (InkComponents.lines)
 
 
 class InkComponents:
@@ -43,6 +44,16 @@ class InkComponents:
             return np.zeros_like(self._image, dtype=np.float32)
         flat = np.where(strokes, np.median(self._image[~strokes]), self._image).astype(np.float32)
         return cv2.medianBlur(flat, 5)
+
+    @property
+    def lines(self) -> np.ndarray:
+        """Labels of the rule lines (underlines, strike-throughs, box edges): components that are not tall,
+        at least :data:`LINE_ASPECT` times as wide as high and at least half as wide as the image (so that
+        the separate horizontal bars of a segment display are not lines)."""
+        width = self.right - self.left
+        line = (width >= LINE_ASPECT * (self.bottom - self.top)) & (width >= self._image.shape[1] / 2) & ~self.tall
+        line[0] = False
+        return np.flatnonzero(line)
 
     def owner(self, column: int) -> int:
         """The label with the most ink in ``column`` (0 where it has none)."""
@@ -85,8 +96,10 @@ def crop_to_ink(
     height above, 0.02-0.05 below and 0.02-0.05 at the sides. Ink is located on a copy at most
     ``locate_height`` rows high (:func:`ink_map`, then :class:`InkComponents`); components smaller
     than ``min_area`` times the largest do not count (specks, noise), nor does a solid block at the
-    border holding over half of all the ink (a table or scanner edge in a photo). An image without ink
-    is returned unchanged; so is any dtype.
+    border holding over half of all the ink (a table or scanner edge in a photo); where rule lines hold
+    over half the ink, it is located again without them (a dark underline would otherwise set the
+    threshold above pale digits and keep only itself). An image without ink is returned unchanged; so is
+    any dtype.
     """
     return crops_to_ink(gray, [margin], min_area, locate_height)[0]
 
@@ -101,7 +114,7 @@ def crops_to_ink(
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
-    ink = InkComponents(ink_map(small))
+    ink = _located(ink_map(small))
     labels = np.arange(1, len(ink.area))
     boxes = (ink.right - ink.left) * (ink.bottom - ink.top)
     at_border = (ink.left == 0) | (ink.top == 0) | (ink.right == small.shape[1]) | (ink.bottom == small.shape[0])
@@ -118,3 +131,16 @@ def crops_to_ink(
         rows_kept = slice(max(int(top - rows), 0), int(np.ceil(bottom + rows)))
         crops.append(gray[rows_kept, max(int(left - columns), 0) : int(np.ceil(right + columns))])
     return crops
+
+
+def _located(ink_image: np.ndarray) -> InkComponents:
+    """The components of ``ink_image``; where rule lines hold over half the ink, a dark line may have set
+    the threshold above faint digits (which then break into specks): the components found again with the
+    lines (and their halo) masked out, if that finds a tall one."""
+    ink = InkComponents(ink_image)
+    lines = ink.lines
+    if ink.area[lines].sum() <= 0.5 * ink.area[1:].sum():
+        return ink
+    masked = cv2.dilate(np.isin(ink.labels, lines).astype(np.uint8), HALO).astype(bool)
+    rest = InkComponents(np.where(masked, 0.0, ink_image).astype(np.float32))
+    return rest if rest.tall.any() else ink

@@ -96,6 +96,19 @@ def test_a_few_ink_pixels_on_a_large_page_are_found_and_located_at_full_resoluti
     assert abs(crop.shape[0] - (bottom - top)) <= 6 and abs(crop.shape[1] - (right - left)) <= 6
 
 
+def test_a_dark_rule_line_does_not_hide_faint_digits_above_it():
+    """Thin pale digits over a black underline wider than them: a threshold set by the line alone breaks the
+    digits into specks and the crop keeps only the line; the crop is the digits' (the line, not ink of any
+    digit, is left out of the box)."""
+    image = np.full((60, 360), 215, np.uint8)
+    cv2.putText(image, "5831880771", (20, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 165, 1, cv2.LINE_AA)
+    rows, cols = np.nonzero(image < 200)
+    image[46:51, 2:358] = 25
+    crop = crop_to_ink(image, margin=(0.0, 0.0))
+    assert abs(crop.shape[0] - (rows.max() + 1 - rows.min())) <= 2
+    assert abs(crop.shape[1] - (cols.max() + 1 - cols.min())) <= 2
+
+
 def _loose(gray, margin):
     return np.pad(gray, round(margin * gray.shape[0]), constant_values=np.median(gray)).astype(gray.dtype)
 
