@@ -43,7 +43,8 @@ SIGNS = ("$", "#")  # leading marks of amounts and numbers (unlabelled, like the
 SEGMENT_SEPARATORS = [".", "-", ".-"]  # what a segment display draws besides digits
 SEGMENT_SEPARATOR_CHARS = ".-"
 MAX_OVERLAP = 0.4  # of the narrower of two neighbouring handwritten pieces
-RECROP_MARGINS = ((0.0, 0.3), (0.0, 0.25))  # ranges of the rows' and the columns' margins of :func:`recrop`
+RECROP_MARGINS = ((0.0, 0.3), (0.0, 0.25))
+THIN_FONT_SHARE = 0.15  # the fonts with the thinnest strokes (:func:`stroke_width`) that ``thin_font_weight`` favours  # ranges of the rows' and the columns' margins of :func:`recrop`
 HELD_OUT_PHOTOS = "plasma_"  # photos (``make data``: ``photos/``) kept out of training as backgrounds: the benchmark's
 PHOTO_SIDE = 960  # photos are shrunk to at most this many pixels a side when loaded
 
@@ -263,6 +264,30 @@ def draws_digits_and_separators(font_path: Path, separator_chars: str = SEPARATO
     return len(digits) == 10 and missing not in digits and all(m != missing and any(m) for m in separators)
 
 
+def stroke_width(font_path: Path) -> float:
+    """The font's stroke width relative to its digits' height: 2 x ink area / outline length of "0123456789"
+    drawn at 64 px, over the digits' ink height (a hairline face about 0.02, a regular one 0.1, a black
+    one 0.16; a sketched face, whose outline is long, counts as thin)."""
+    font = ImageFont.truetype(str(font_path), 64)
+    image = Image.new("L", (int(font.getlength("0123456789")) + 20, 140), 0)
+    ImageDraw.Draw(image).text((10, 20), "0123456789", font=font, fill=255)
+    ink = (np.asarray(image) > 127).astype(np.uint8)
+    rows = np.flatnonzero(ink.any(axis=1))
+    outlines, _ = cv2.findContours(ink, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    return 2 * float(ink.sum()) / sum(cv2.arcLength(c, True) for c in outlines) / (rows[-1] - rows[0] + 1)
+
+
+def font_weights(fonts: Sequence[Path], thin_weight: float) -> np.ndarray | None:
+    """Probabilities of drawing each of ``fonts``: the :data:`THIN_FONT_SHARE` with the thinnest strokes
+    ``thin_weight`` times as likely as the others (their strokes blur away first, and they are read worst);
+    None (uniform) when ``thin_weight`` is 1."""
+    if thin_weight == 1.0:
+        return None
+    widths = np.array([stroke_width(f) for f in fonts])
+    weights = np.where(widths <= np.quantile(widths, THIN_FONT_SHARE), thin_weight, 1.0)
+    return weights / weights.sum()
+
+
 def _font_files(data_root: str | Path, sub: str) -> list[Path]:
     folder = Path(data_root) / "fonts" / sub
     return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".ttf", ".otf"))
@@ -402,12 +427,19 @@ def _separator(rng: np.random.Generator, token: str, digit_h: int) -> np.ndarray
 
 
 def render_printed(
-    rng: np.random.Generator, fonts: list[Path], text: str, segment: bool = False, sign: bool = False
+    rng: np.random.Generator,
+    fonts: list[Path],
+    text: str,
+    segment: bool = False,
+    sign: bool = False,
+    font_probabilities: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Render ``text`` (with unlabelled separators) in a random font, size, tracking and weight. ``segment``:
-    ``fonts`` are segment display fonts; only display separators, and often the unlit segments faintly
-    visible behind each digit (an ``8`` at 8-30 % of the ink), as on LCDs. ``sign``: a leading ``$``/``#``."""
-    font = ImageFont.truetype(str(fonts[int(rng.integers(len(fonts)))]), int(rng.integers(28, 56)))
+    """Render ``text`` (with unlabelled separators) in a random font (uniformly, or by
+    ``font_probabilities``), size, tracking and weight. ``segment``: ``fonts`` are segment display fonts;
+    only display separators, and often the unlit segments faintly visible behind each digit (an ``8`` at
+    8-30 % of the ink), as on LCDs. ``sign``: a leading ``$``/``#``."""
+    index = rng.integers(len(fonts)) if font_probabilities is None else rng.choice(len(fonts), p=font_probabilities)
+    font = ImageFont.truetype(str(fonts[int(index)]), int(rng.integers(28, 56)))
     tokens = _punctuate(rng, text, segment, sign)
     ghost = int(255 * rng.uniform(0.08, 0.3)) if segment and rng.random() < 0.4 else 0
     tracking = rng.uniform(-0.05, 0.4) * font.size
@@ -521,6 +553,7 @@ class SyntheticConfig:
     segment_fraction: float = 0.0  # of the printed strings, those in a segment display font (``segment_fonts``)
     sign_fraction: float = 0.0  # of the other printed strings, those led by a ``$`` or ``#`` sign
     photo_fraction: float = 0.0  # strings set in colour on a photo (``photos``, :func:`on_photo`) instead of paper
+    thin_font_weight: float = 1.0  # how much likelier the thinnest fonts are drawn (:func:`font_weights`)
 
 
 class SyntheticDigits(IterableDataset):
@@ -551,6 +584,7 @@ class SyntheticDigits(IterableDataset):
         self.by_digit = [[g for label, g in glyphs if label == d] for d in range(10)]
         self.writer_by_digit = [[g for label, g in writer_glyphs if label == d] for d in range(10)]
         self.fonts = fonts
+        self.font_probabilities = font_weights(fonts, config.thin_font_weight)
         self.segment_fonts = list(segment_fonts)
         self.height = height
         self.config = config
@@ -569,7 +603,8 @@ class SyntheticDigits(IterableDataset):
         else:
             segment = bool(self.config.segment_fraction and self.segment_fonts) and rng.random() < self.config.segment_fraction
             sign = not segment and bool(self.config.sign_fraction) and rng.random() < self.config.sign_fraction
-            ink = render_printed(rng, self.segment_fonts if segment else self.fonts, text, segment, sign)
+            fonts, probabilities = (self.segment_fonts, None) if segment else (self.fonts, self.font_probabilities)
+            ink = render_printed(rng, fonts, text, segment, sign, probabilities)
         if self.photos and self.config.photo_fraction and rng.random() < self.config.photo_fraction:
             return on_photo(rng, ink, self.photos), text
         return degrade(rng, ink), text

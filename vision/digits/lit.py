@@ -147,6 +147,7 @@ class DigitsData(L.LightningDataModule):
         segment_fraction: float = data.SyntheticConfig.segment_fraction,
         sign_fraction: float = data.SyntheticConfig.sign_fraction,
         photo_fraction: float = data.SyntheticConfig.photo_fraction,
+        thin_font_weight: float = data.SyntheticConfig.thin_font_weight,
     ):
         """``handwritten_fraction``: of the synthetic strings, those composed from handwritten digits (the rest
         printed). ``splice_fraction``: of the real items, those spliced from training scans (two or three
@@ -158,7 +159,9 @@ class DigitsData(L.LightningDataModule):
         (``fonts/segment``; none there: no such strings). ``sign_fraction``: of the other synthetic printed
         strings, those led by a ``$`` or ``#`` (besides the 10 % of all strings led by a mark anyway).
         ``photo_fraction``: of the synthetic strings, those set in colour on a training photo (``photos/``
-        but the held-out ``HELD_OUT_PHOTOS``; :func:`~vision.digits.data.on_photo`): signs, plates, meters."""
+        but the held-out ``HELD_OUT_PHOTOS``; :func:`~vision.digits.data.on_photo`): signs, plates, meters.
+        ``thin_font_weight``: how many times likelier the printed fonts with the thinnest strokes are drawn
+        (:func:`~vision.digits.data.font_weights`)."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -175,7 +178,7 @@ class DigitsData(L.LightningDataModule):
         config = data.SyntheticConfig(
             handwritten_fraction=h.handwritten_fraction, writer_fraction=h.writer_fraction,
             recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction, sign_fraction=h.sign_fraction,
-            photo_fraction=h.photo_fraction,
+            photo_fraction=h.photo_fraction, thin_font_weight=h.thin_font_weight,
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,

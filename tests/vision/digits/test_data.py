@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -152,14 +154,13 @@ def test_recrop_fraction_of_training_reads_are_cut_to_their_ink(monkeypatch):
 
 def _dejavu(name: str):
     import matplotlib
-    from pathlib import Path
 
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
 
 
 def test_segment_fraction_picks_the_display_fonts_per_printed_string(monkeypatch):
     calls = []
-    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, probabilities=None: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
     printed, display = [_dejavu("DejaVuSerif.ttf")], [_dejavu("DejaVuSansMono.ttf")]
     for fraction, expected in [(0.0, 0.0), (1.0, 1.0), (0.3, 0.3)]:
         calls.clear()
@@ -183,9 +184,38 @@ def test_segment_fonts_leave_the_other_strings_as_drawn_before():
         assert a[1] == b[1] and np.array_equal(a[0], b[0])
 
 
+def test_stroke_width_orders_faces_from_light_to_bold():
+    light, book, bold = (data.stroke_width(_dejavu(n)) for n in ("cmr10.ttf", "DejaVuSans.ttf", "DejaVuSans-Bold.ttf"))
+    assert light < book < bold
+    assert 0.09 < book < 0.13 and 0.15 < bold < 0.22
+
+
+def test_thin_font_weight_draws_the_thinnest_fonts_that_much_more_often():
+    fonts = [_dejavu(n) for n in ("cmr10.ttf", "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf",
+                                  "DejaVuSansMono.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSansMono-Bold.ttf")]
+    assert data.font_weights(fonts, 1.0) is None  # uniform: the benchmark's draws stay as they were
+    probabilities = data.font_weights(fonts, 3.0)
+    assert np.isclose(probabilities.sum(), 1.0)
+    assert probabilities[0] == probabilities.max() == 3 * probabilities.min()  # only Computer Modern is thin
+    assert (probabilities == probabilities.max()).sum() == 1
+    picked = []
+    real_truetype = data.ImageFont.truetype
+    def recording(path, size):
+        picked.append(Path(path))
+        return real_truetype(path, size)
+    config = data.SyntheticConfig(handwritten_fraction=0.0, thin_font_weight=3.0)
+    synthetic = data.SyntheticDigits([], fonts, 32, config)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data.ImageFont, "truetype", recording)
+        rng = np.random.default_rng(0)
+        for _ in range(300):
+            synthetic.render(rng)
+    assert abs(np.mean([f == fonts[0] for f in picked]) - 3 / 9) < 0.08
+
+
 def test_sign_fraction_leads_that_share_of_plain_printed_strings_with_a_sign(monkeypatch):
     calls = []
-    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False: calls.append((segment, sign)) or np.ones((40, 90), np.float32))
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, probabilities=None: calls.append((segment, sign)) or np.ones((40, 90), np.float32))
     config = data.SyntheticConfig(handwritten_fraction=0.0, segment_fraction=0.5, sign_fraction=0.6)
     synthetic = data.SyntheticDigits([], [_dejavu("DejaVuSerif.ttf")], 32, config, segment_fonts=[_dejavu("DejaVuSansMono.ttf")])
     rng = np.random.default_rng(0)
