@@ -43,8 +43,8 @@ SIGNS = ("$", "#")  # leading marks of amounts and numbers (unlabelled, like the
 SEGMENT_SEPARATORS = [".", "-", ".-"]  # what a segment display draws besides digits
 SEGMENT_SEPARATOR_CHARS = ".-"
 MAX_OVERLAP = 0.4  # of the narrower of two neighbouring handwritten pieces
-RECROP_MARGINS = ((0.0, 0.3), (0.0, 0.25))
-THIN_FONT_SHARE = 0.15  # the fonts with the thinnest strokes (:func:`stroke_width`) that ``thin_font_weight`` favours  # ranges of the rows' and the columns' margins of :func:`recrop`
+RECROP_MARGINS = ((0.0, 0.3), (0.0, 0.25))  # ranges of the rows' and the columns' margins of :func:`recrop`
+THIN_FONT_SHARE = 0.15  # the share of fonts with the thinnest strokes (:func:`stroke_width`) that ``thin_font_weight`` favours
 HELD_OUT_PHOTOS = "plasma_"  # photos (``make data``: ``photos/``) kept out of training as backgrounds: the benchmark's
 PHOTO_SIDE = 960  # photos are shrunk to at most this many pixels a side when loaded
 
@@ -266,8 +266,8 @@ def draws_digits_and_separators(font_path: Path, separator_chars: str = SEPARATO
 
 def stroke_width(font_path: Path) -> float:
     """The font's stroke width relative to its digits' height: 2 x ink area / outline length of "0123456789"
-    drawn at 64 px, over the digits' ink height (a hairline face about 0.02, a regular one 0.1, a black
-    one 0.16; a sketched face, whose outline is long, counts as thin)."""
+    drawn at 64 px, over the digits' ink height (a hairline face about 0.02, a regular one 0.1, a bold one
+    0.15-0.19; a sketched face, whose outline is long, counts as thin)."""
     font = ImageFont.truetype(str(font_path), 64)
     image = Image.new("L", (int(font.getlength("0123456789")) + 20, 140), 0)
     ImageDraw.Draw(image).text((10, 20), "0123456789", font=font, fill=255)
