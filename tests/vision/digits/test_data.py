@@ -160,7 +160,7 @@ def _dejavu(name: str):
 
 def test_segment_fraction_picks_the_display_fonts_per_printed_string(monkeypatch):
     calls = []
-    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, probabilities=None: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
     printed, display = [_dejavu("DejaVuSerif.ttf")], [_dejavu("DejaVuSansMono.ttf")]
     for fraction, expected in [(0.0, 0.0), (1.0, 1.0), (0.3, 0.3)]:
         calls.clear()
@@ -215,7 +215,7 @@ def test_thin_font_weight_draws_the_thinnest_fonts_that_much_more_often():
 
 def test_sign_fraction_leads_that_share_of_plain_printed_strings_with_a_sign(monkeypatch):
     calls = []
-    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, probabilities=None: calls.append((segment, sign)) or np.ones((40, 90), np.float32))
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None: calls.append((segment, sign)) or np.ones((40, 90), np.float32))
     config = data.SyntheticConfig(handwritten_fraction=0.0, segment_fraction=0.5, sign_fraction=0.6)
     synthetic = data.SyntheticDigits([], [_dejavu("DejaVuSerif.ttf")], 32, config, segment_fonts=[_dejavu("DejaVuSansMono.ttf")])
     rng = np.random.default_rng(0)
