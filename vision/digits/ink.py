@@ -15,6 +15,8 @@ import numpy as np
 HALO = np.ones((5, 5), np.uint8)  # a stroke's anti-aliased edge
 DEFAULT_MARGIN = (0.1, 0.05)  # (rows, columns) in ink heights: the ORAND training scans' median margins
 LINE_ASPECT = 4  # width / height from which a long, low component is a rule line (InkComponents.lines)
+FRAME_INSIDE = 0.05  # at most this share of the framed ink's box may belong to its frame (_framed)
+FRAMED_HEIGHT = 0.2  # and that box at least this share of the image height
 
 
 class InkComponents:
@@ -105,9 +107,16 @@ def crop_to_ink(
 
 
 def crops_to_ink(
-    gray: np.ndarray, margins: Sequence[tuple[float, float]], min_area: float = 0.02, locate_height: int = 256
+    gray: np.ndarray,
+    margins: Sequence[tuple[float, float]],
+    min_area: float = 0.02,
+    locate_height: int = 256,
+    inside_frame: bool = False,
 ) -> list[np.ndarray]:
-    """:func:`crop_to_ink` with each of ``margins`` in turn, the ink located once."""
+    """:func:`crop_to_ink` with each of ``margins`` in turn, the ink located once. With ``inside_frame``,
+    the crops of the ink inside a frame (the edge of a label, a display or a box around the digits, which
+    touches the image border: :func:`_framed`), leaving the frame and all else at the border out; no
+    crops (``[]``) where nothing is framed."""
     height, width = gray.shape
     scale = min(1.0, locate_height / height)
     small = gray.astype(np.float32)
@@ -120,6 +129,10 @@ def crops_to_ink(
     at_border = (ink.left == 0) | (ink.top == 0) | (ink.right == small.shape[1]) | (ink.bottom == small.shape[0])
     edge = at_border & (ink.area >= 0.7 * boxes) & (ink.area > 0.5 * ink.area[1:].sum())
     labels = labels[~edge[labels]]
+    if inside_frame:
+        if not _framed(ink, labels[~at_border[labels]], labels[at_border[labels]], min_area):
+            return []
+        labels = labels[~at_border[labels]]
     if not len(labels):
         return [gray for _ in margins]
     labels = labels[ink.area[labels] >= min_area * ink.area[labels].max()]
@@ -144,3 +157,22 @@ def _located(ink_image: np.ndarray) -> InkComponents:
     masked = cv2.dilate(np.isin(ink.labels, lines).astype(np.uint8), HALO).astype(bool)
     rest = InkComponents(np.where(masked, 0.0, ink_image).astype(np.float32))
     return rest if rest.tall.any() else ink
+
+
+def _framed(ink: InkComponents, inner: np.ndarray, border: np.ndarray, min_area: float) -> bool:
+    """Whether one of the ``border`` components (touching the image border) frames the ``inner`` ones: the
+    edge of a label, a display or a box around the digits. Its box holds the box of the inner ink (those
+    of the ``inner`` components with at least ``min_area`` of the largest one's area), it covers at most
+    :data:`FRAME_INSIDE` of that box, and that box is at least :data:`FRAMED_HEIGHT` of the image high."""
+    if not len(inner) or not len(border):
+        return False
+    inner = inner[ink.area[inner] >= min_area * ink.area[inner].max()]
+    left, right, top, bottom = ink.left[inner].min(), ink.right[inner].max(), ink.top[inner].min(), ink.bottom[inner].max()
+    if bottom - top < FRAMED_HEIGHT * ink.labels.shape[0]:
+        return False
+    box = ink.labels[top:bottom, left:right]
+    return any(
+        ink.left[f] <= left and ink.right[f] >= right and ink.top[f] <= top and ink.bottom[f] >= bottom
+        and (box == f).mean() <= FRAME_INSIDE
+        for f in border
+    )

@@ -111,7 +111,10 @@ def read_digits(
     each image is read once as it is. Images are read in luma (gray); with ``colour``, a colour image whose
     luma reading has confidence below :data:`UNSURE_BELOW` is read again on four gray views of its colours
     (:func:`~vision.digits.colour.colour_views`: digits that stand out in hue more than in brightness; each
-    with the first :data:`COLOUR_CROPS` crops) and the most confident of the five readings is kept.
+    with the first :data:`COLOUR_CROPS` crops) and the most confident of the five readings is kept. With
+    ``crop``, an image still read below :data:`UNSURE_BELOW` whose digits sit inside a frame (a label's or
+    display's edge around them, touching the image border: ``crops_to_ink(..., inside_frame=True)``) is
+    read again on the ``views`` crops of the ink inside it, and the more confident reading is kept.
     Several models (or weights names) read as an ensemble: every (model, crop) pair counts alike in that
     average. Images are batched by similar width to limit padding; results come back in the input order.
     ``on_batch(n)`` is called after each batch of n images (for progress bars).
@@ -141,6 +144,12 @@ def read_digits(
         colour_results = iter(_read_seen(models, colour_seen, beam, min_len, max_len))
         for i, ps in zip(unsure, projections):
             results[i] = max([results[i], *(next(colour_results) for _ in ps)], key=lambda r: r[1])
+        if crop:
+            framed = {i: crops_to_ink(gray_array(arrays[i]), CROP_MARGINS[:views], inside_frame=True) for i in chunk
+                      if results[i][1] < UNSURE_BELOW}
+            framed = {i: crops for i, crops in framed.items() if crops}
+            for i, result in zip(framed, _read_seen(models, list(framed.values()), beam, min_len, max_len)):
+                results[i] = max(results[i], result, key=lambda r: r[1])
         if on_batch:
             on_batch(len(chunk))
     return [

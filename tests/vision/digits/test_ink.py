@@ -109,6 +109,48 @@ def test_a_dark_rule_line_does_not_hide_faint_digits_above_it():
     assert abs(crop.shape[1] - (cols.max() + 1 - cols.min())) <= 2
 
 
+def _in_a_label(gray, rows=2.5, border=0.12):
+    """``gray`` (dark ink on light paper) in the middle of a label of its paper ``rows`` times its height,
+    inside a dark, textured border ``border`` of the label's height wide (a photographed label or display)."""
+    height, width = gray.shape
+    label_height, label_width = int(rows * height), int(width + (rows - 1) * height)
+    edge = int(border * label_height)
+    noise = np.random.default_rng(0).integers(0, 90, (label_height + 2 * edge, label_width + 2 * edge))
+    image = cv2.GaussianBlur(noise.astype(np.uint8), (0, 0), 3)
+    image[edge : edge + label_height, edge : edge + label_width] = np.median(gray)
+    top, left = edge + (label_height - height) // 2, edge + (label_width - width) // 2
+    image[top : top + height, left : left + width] = gray
+    return image
+
+
+def test_the_framed_crop_is_the_ink_inside_a_label_and_none_without_a_frame():
+    """The label's dark border is one component around the digits: the framed crop leaves it out. Digits
+    touching the image border frame nothing, nor does a digit around a speck in its loop, nor strokes
+    crossing the ink between them."""
+    sample = load_image_gray(SAMPLES / "03_10248.png")
+    labelled = _in_a_label(sample)
+    assert crop_to_ink(labelled).shape == labelled.shape
+    (framed,) = crops_to_ink(labelled, [(0.0, 0.0)], inside_frame=True)
+    assert np.abs(np.subtract(framed.shape, crop_to_ink(sample, margin=(0.0, 0.0)).shape)).max() <= 2
+    image, (top, bottom, left, right) = _string_on_paper()
+    assert crops_to_ink(image[top:bottom, left:right], [(0.0, 0.0)], inside_frame=True) == []
+    ring = np.full((40, 30), 220, np.uint8)
+    cv2.ellipse(ring, (15, 20), (13, 18), 0, 0, 360, 20, 3)
+    ring[20, 15] = 20
+    assert crops_to_ink(ring, [(0.0, 0.0)], inside_frame=True) == []
+    crossed = np.full((40, 60), 220, np.uint8)
+    crossed[19:22, :] = crossed[:, 29:32] = 20  # strokes from border to border between the inner ink
+    crossed[3:15, 8:18] = crossed[25:37, 40:50] = 20
+    assert crops_to_ink(crossed, [(0.0, 0.0)], inside_frame=True) == []
+
+
+@pytest.mark.parametrize("name", ["03_10248", "04_25441", "06_3141592"])
+def test_digits_on_a_framed_label_read_right(name):
+    """Read whole, the label's digits fill a third of the reader's rows and read wrong, unsure; read again
+    inside the frame they read right."""
+    assert read_digits([_in_a_label(load_image_gray(SAMPLES / f"{name}.png"))])[0].text == name.split("_")[1]
+
+
 def _loose(gray, margin):
     return np.pad(gray, round(margin * gray.shape[0]), constant_values=np.median(gray)).astype(gray.dtype)
 
