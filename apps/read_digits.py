@@ -9,7 +9,8 @@ reads images as they are), with five different margins, and the string most prob
 crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate). A colour image
 read with confidence below 0.5 is read again on four gray views of its colours (digits that differ from
 their background in hue more than in brightness, as on signs and plates; two crops each), and the most
-confident reading is kept (``--no-colour``: luma only).
+confident reading is kept (``--no-colour``: luma only). An image still read below 0.5 whose digits sit
+inside a frame (the dark surround of a light label or display) is read again inside it.
 Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
 """
 
