@@ -130,9 +130,10 @@ def crops_to_ink(
     edge = at_border & (ink.area >= 0.7 * boxes) & (ink.area > 0.5 * ink.area[1:].sum())
     labels = labels[~edge[labels]]
     if inside_frame:
-        if not _framed(ink, labels[~at_border[labels]], labels[at_border[labels]], min_area):
+        inner = labels[~at_border[labels]]
+        if not _framed(ink, inner, labels[at_border[labels]], min_area):
             return []
-        labels = labels[~at_border[labels]]
+        labels = inner
     if not len(labels):
         return [gray for _ in margins]
     labels = labels[ink.area[labels] >= min_area * ink.area[labels].max()]
@@ -167,7 +168,8 @@ def _framed(ink: InkComponents, inner: np.ndarray, border: np.ndarray, min_area:
     if not len(inner) or not len(border):
         return False
     inner = inner[ink.area[inner] >= min_area * ink.area[inner].max()]
-    left, right, top, bottom = ink.left[inner].min(), ink.right[inner].max(), ink.top[inner].min(), ink.bottom[inner].max()
+    left, right = ink.left[inner].min(), ink.right[inner].max()
+    top, bottom = ink.top[inner].min(), ink.bottom[inner].max()
     if bottom - top < FRAMED_HEIGHT * ink.labels.shape[0]:
         return False
     box = ink.labels[top:bottom, left:right]

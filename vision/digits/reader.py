@@ -140,17 +140,13 @@ def read_digits(
         for index, result in zip(chunk, _read_seen(models, [seen[i] for i in chunk], beam, min_len, max_len)):
             results[index] = result
         unsure = [i for i in chunk if colour and results[i][1] < UNSURE_BELOW and is_colour(arrays[i])]
-        projections = [colour_views(arrays[i]) for i in unsure]
-        colour_seen = [_views(p, crop, min(views, COLOUR_CROPS)) for ps in projections for p in ps]
-        colour_results = iter(_read_seen(models, colour_seen, beam, min_len, max_len))
-        for i, ps in zip(unsure, projections):
-            results[i] = max([results[i], *(next(colour_results) for _ in ps)], key=lambda r: r[1])
+        looks = {i: [_views(p, crop, min(views, COLOUR_CROPS)) for p in colour_views(arrays[i])] for i in unsure}
+        _keep_most_confident(results, looks, models, beam, min_len, max_len)
         if crop:
-            framed = {i: crops_to_ink(gray_array(arrays[i]), CROP_MARGINS[:views], inside_frame=True) for i in chunk
-                      if results[i][1] < UNSURE_BELOW}
-            framed = {i: crops for i, crops in framed.items() if crops}
-            for i, result in zip(framed, _read_seen(models, list(framed.values()), beam, min_len, max_len)):
-                results[i] = max(results[i], result, key=lambda r: r[1])
+            unsure = [i for i in chunk if results[i][1] < UNSURE_BELOW]
+            framed = {i: crops_to_ink(gray_array(arrays[i]), CROP_MARGINS[:views], inside_frame=True) for i in unsure}
+            looks = {i: [crops] for i, crops in framed.items() if crops}
+            _keep_most_confident(results, looks, models, beam, min_len, max_len)
         if on_batch:
             on_batch(len(chunk))
     return [
@@ -160,6 +156,22 @@ def read_digits(
 
 def _views(gray: np.ndarray, crop: bool, views: int) -> list[np.ndarray]:
     return crops_to_ink(gray, CROP_MARGINS[:views]) if crop else [gray]
+
+
+def _keep_most_confident(
+    results: dict[int, tuple[str, float]],
+    looks: dict[int, list[list[np.ndarray]]],
+    models: Sequence[CRNN],
+    beam: int,
+    min_len: int,
+    max_len: int | None,
+) -> None:
+    """A second look: each image ``i`` of ``looks`` is read again on each of its ``looks[i]`` (a list of views,
+    the same number for all), and ``results[i]`` becomes the most confident of its reading and those."""
+    seen = [views for alternatives in looks.values() for views in alternatives]
+    readings = iter(_read_seen(models, seen, beam, min_len, max_len))
+    for i, alternatives in looks.items():
+        results[i] = max([results[i], *(next(readings) for _ in alternatives)], key=lambda r: r[1])
 
 
 def _read_seen(
