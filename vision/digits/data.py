@@ -53,20 +53,35 @@ def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.n
     """Any grayscale image (H, W) uint8 or float -> (height, W') float32 in [0, 1], ink bright.
 
     Polarity is decided by where the median (documents are mostly background) lies between the 2nd and
-    98th percentiles, so grey paper and dim scans count as light paper; contrast is stretched between
+    98th percentiles (light paper from the midpoint up), so grey paper and dim scans count as light paper; contrast is stretched between
     those percentiles; the aspect ratio is kept (width clamped to [height/2, max_width]).
     """
     image = gray.astype(np.float32)
-    if image.max() > 1.0:
-        image /= 255.0
-    low, high = np.percentile(image, [2, 98])
-    if np.median(image) > (low + high) / 2:
+    scale = 255.0 if image.max() > 1.0 else 1.0
+    image /= scale
+    low, median, high = percentiles(gray, (2, 50, 98))
+    light_paper = 2 * median >= low + high  # a tie counts as light paper (dark ink on paper is the common case)
+    low, high = low / scale, high / scale
+    if light_paper:
         image, low, high = 1.0 - image, 1.0 - high, 1.0 - low
     image = np.clip((image - low) / max(high - low, 1e-3), 0.0, 1.0)
     h, w = image.shape
     width = int(np.clip(round(w * height / h), height // 2, max_width))
     interpolation = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
     return cv2.resize(image, (width, height), interpolation=interpolation).astype(np.float32)
+
+
+def percentiles(gray: np.ndarray, q: tuple[float, ...]) -> np.ndarray:
+    """``np.percentile(gray, q)`` (linear interpolation, float64); for uint8 images from the histogram's
+    cumulative counts, ten times faster on reader-sized crops (the same values up to float rounding)."""
+    if gray.dtype != np.uint8:
+        return np.percentile(gray.astype(np.float32), q)
+    counts = np.cumsum(np.bincount(gray.ravel(), minlength=256))
+    positions = np.asarray(q, dtype=np.float64) / 100 * (counts[-1] - 1)
+    below = np.floor(positions)
+    lower = np.searchsorted(counts, below, side="right")
+    upper = np.searchsorted(counts, np.minimum(below + 1, counts[-1] - 1), side="right")
+    return lower + (positions - below) * (upper - lower)
 
 
 def warp_whole(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:

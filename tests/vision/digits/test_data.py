@@ -93,6 +93,23 @@ def test_grey_paper_and_dim_scans_come_out_ink_bright():
         assert np.median(normalised) < 0.2 and normalised.max() > 0.9, paper
 
 
+def test_percentiles_of_uint8_images_match_numpy():
+    rng = np.random.default_rng(0)
+    images = [np.full((3, 4), 7, np.uint8), np.uint8([[0, 255]]), np.uint8([[9]])]
+    images += [(rng.random((rng.integers(1, 90), rng.integers(1, 300))) ** 3 * 255).astype(np.uint8) for _ in range(50)]
+    for image in images:
+        q = (0, 2, 50, 98, 100)
+        np.testing.assert_allclose(data.percentiles(image, q), np.percentile(image, q), rtol=0, atol=1e-9)
+
+
+def test_paper_exactly_midway_between_the_ink_and_the_light_counts_as_light():
+    # median 155, 2nd percentile 87, 98th 223: a tie that float rounding once settled either way (an ORAND scan)
+    image = np.concatenate([np.full(50, 87), np.full(101, 155), np.full(49, 223)]).astype(np.uint8).reshape(10, 20)
+    assert tuple(data.percentiles(image, (2, 50, 98))) == (87, 155, 223)
+    normalised = data.normalize_image(image, 32)  # rows 0-1 hold the darkest value, rows 7-9 the lightest
+    assert normalised[0, 0] > 0.99 and normalised[-1, -1] < 0.01  # dark is ink, so bright
+
+
 def test_a_space_between_handwritten_groups_is_only_a_gap():
     assert not data._separator(np.random.default_rng(0), " ", 40).any()
     for token in "/$#":  # drawn, and never as tall as a digit (a full-height stroke reads as a 1)
