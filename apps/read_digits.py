@@ -1,6 +1,6 @@
 """``rsuite read-digits PATH…`` — read the digit string in each image.
 
-PATH is an image (PNG, JPEG, BMP, TIFF, WebP; gray, RGB or RGBA; any size; a photo's EXIF orientation is
+PATH is an image (PNG, JPEG, BMP, TIFF, WebP, GIF; gray, RGB or RGBA; any size; a photo's EXIF orientation is
 applied), a folder of them (recursive, natural order) or ``-``, one image on standard input. Prints one line
 per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with ``--json``. Confidence is the model's
 probability of the string (averaged over the crops below): below ~0.5, check the reading.

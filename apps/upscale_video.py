@@ -1,6 +1,6 @@
 """``rsuite upscale-video INPUT OUTPUT`` — upscale a video 4× with FRVSR (frame-recurrent super-resolution).
 
-INPUT is a video file (anything FFmpeg reads) or a folder of frames (PNG, JPEG, BMP, TIFF, WebP;
+INPUT is a video file (anything FFmpeg reads) or a folder of frames (PNG, JPEG, BMP, TIFF, WebP, GIF;
 natural order: f2 before f10). OUTPUT is a video file — .mp4, .mkv or .mov (H.264, CRF 18) or .avi
 (MPEG-4) — at the input's frame rate (``--fps`` for frame folders), with the input's first audio
 track carried over (copied, or transcoded when the container cannot hold it); or a folder of PNG

@@ -9,11 +9,11 @@ def test_natural_key_orders_numbers_by_value_and_ignores_case():
 
 
 def test_list_images_keeps_images_in_natural_order(tmp_path):
-    for name in ["b10.PNG", "b9.jpg", "notes.txt", "a.webp", "sub/c1.tif"]:
+    for name in ["b10.PNG", "b9.jpg", "notes.txt", "a.webp", "sub/c1.tif", "sub/d.GIF"]:
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "folder.png").mkdir()  # a folder with an image's name is not an image
     assert [p.name for p in list_images(tmp_path)] == ["a.webp", "b9.jpg", "b10.PNG"]
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path, recursive=True)] == [
-        "a.webp", "b9.jpg", "b10.PNG", "sub/c1.tif"]
+        "a.webp", "b9.jpg", "b10.PNG", "sub/c1.tif", "sub/d.GIF"]
     assert list_images(tmp_path / "missing") == []
