@@ -5,7 +5,8 @@ import os
 import re
 from pathlib import Path
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"})  # a GIF: its first frame
+# a GIF is read as its first frame
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
 
 
 def default_data_root() -> Path:

@@ -53,8 +53,9 @@ def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.n
     """Any grayscale image (H, W) uint8 or float -> (height, W') float32 in [0, 1], ink bright.
 
     Polarity is decided by where the median (documents are mostly background) lies between the 2nd and
-    98th percentiles (light paper from the midpoint up), so grey paper and dim scans count as light paper; contrast is stretched between
-    those percentiles; the aspect ratio is kept (width clamped to [height/2, max_width]).
+    98th percentiles (light paper from the midpoint up), so grey paper and dim scans count as light paper;
+    contrast is stretched between those percentiles; the aspect ratio is kept (width clamped to
+    [height/2, max_width]).
     """
     image = gray.astype(np.float32)
     scale = 255.0 if image.max() > 1.0 else 1.0
