@@ -230,6 +230,32 @@ def test_thin_font_weight_draws_the_thinnest_fonts_that_much_more_often():
     assert abs(np.mean([f == fonts[0] for f in picked]) - 3 / 9) < 0.08
 
 
+def test_thin_strokes_shaves_every_stroke_without_breaking_one():
+    ink = data.render_printed(np.random.default_rng(3), [_dejavu("DejaVuSans-Bold.ttf")], "80513")
+    mask = (ink > 0.5).astype(np.uint8)
+    parts = cv2.connectedComponents(mask)[0]
+    for seed in range(5):
+        thinned = data.thin_strokes(np.random.default_rng(seed), ink)
+        assert thinned.shape == ink.shape and thinned.min() >= 0.0 and thinned.max() <= 1.0
+        thin_mask = (thinned > 0.5).astype(np.uint8)
+        assert not (thin_mask & ~mask.astype(bool)).any()  # only shaved, never grown
+        assert 1.5 <= data.mean_stroke(thin_mask) < 0.85 * data.mean_stroke(mask)
+        assert cv2.connectedComponents(thin_mask)[0] == parts  # every stroke, dot and sign survives
+
+
+def test_thin_stroke_fraction_thins_that_share_of_printed_strings_but_not_segment_displays(monkeypatch):
+    thinned = []
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None: np.full((40, 90), float(segment), np.float32))
+    monkeypatch.setattr(data, "thin_strokes", lambda rng, ink: thinned.append(ink.max()) or ink)
+    config = data.SyntheticConfig(handwritten_fraction=0.0, segment_fraction=0.5, thin_stroke_fraction=0.4)
+    synthetic = data.SyntheticDigits([], [_dejavu("DejaVuSerif.ttf")], 32, config, segment_fonts=[_dejavu("DejaVuSansMono.ttf")])
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        synthetic.render(rng)
+    assert max(thinned) == 0.0  # no segment display string
+    assert abs(len(thinned) / 200 - 0.4) < 0.1
+
+
 def test_sign_fraction_leads_that_share_of_plain_printed_strings_with_a_sign(monkeypatch):
     calls = []
     monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None: calls.append((segment, sign)) or np.ones((40, 90), np.float32))
