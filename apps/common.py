@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -41,13 +43,16 @@ def add_common_args(parser: argparse.ArgumentParser, *, device: bool = True, for
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` is the first CUDA device when one is present, else the CPU."""
+    """``auto`` is the first CUDA device when one is present, else the CPU; ``cpu``, ``cuda`` and ``cuda:N``
+    are taken as given (the jobs run on nothing else)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"--device {name}: not a device (use auto, cpu, cuda or cuda:N)") from None
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {name}: not a device (use auto, cpu, cuda or cuda:N)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"--device {name}: CUDA is not available on this machine")
     return device
@@ -67,11 +72,16 @@ def require_file(path: str | Path) -> Path:
     return path
 
 
-def check_output(path: str | Path, force: bool) -> Path:
-    """Refuse to replace an existing output without ``force``; the parent folder must exist and be writable."""
+def check_output(path: str | Path, force: bool, folder: bool = False) -> Path:
+    """Refuse to replace an existing output without ``force``, and a folder where a file is to be written
+    (``folder``: the output is a folder); the parent folder must exist and be writable."""
     path = Path(path)
+    if path.is_dir() and not folder:
+        raise UserError(f"{path}: is a folder; give a file name")
     if path.exists() and not force:
         raise UserError(f"{path}: already exists (use --force to replace it)")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserError(f"{path.parent}: not a folder, so it cannot hold {path.name}")
     if not path.parent.is_dir():
         raise UserError(f"{path.parent}: output folder does not exist")
     try:  # a read-only or forbidden folder, found before any work rather than at the first write
@@ -95,23 +105,38 @@ def make_folder(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed.
+def atomic_output(path: str | Path, force: bool = False, folder: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``, named for this run alone; on success it replaces ``path``
+    (``folder``: the output is a folder, replaced only once the new one is complete), on failure it is
+    removed. A write that fails for want of space or permission is one :class:`UserError` line.
 
     The suffix is kept so writers that choose a format by extension (OpenCV, soundfile) still work.
     """
-    if Path(path).is_dir():
-        raise UserError(f"{path}: is a folder; give a file name")
-    path = check_output(path, force)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    path = check_output(path, force, folder)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{path.suffix}")
     try:
         yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if folder and path.exists():
+            old = tmp.with_name(tmp.name + ".old")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            _remove(old)
         else:
-            tmp.unlink(missing_ok=True)
+            os.replace(tmp, path)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EFBIG):
+            raise
+        raise UserError(f"{path}: cannot write ({error.strerror})") from None
+    finally:
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    """Remove a temporary file or folder of this run's, if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def progress(items: Iterable[T], quiet: bool, **kwargs) -> Iterable[T]:
@@ -131,3 +156,6 @@ def run_job(prog: str, main: Callable[[argparse.Namespace], int | None], args: a
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # whoever read the output stopped (``| head``): end quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141

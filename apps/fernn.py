@@ -73,7 +73,8 @@ def get_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     bench.add_argument("--data-root", type=Path, default=None)
     bench.add_argument("--out", type=Path, default=Path("out/bench/fernn"), help="folder for fernn.json and the plots")
-    bench.add_argument("--write-card", action="store_true", help="store the metrics in each weights' card")
+    bench.add_argument("--write-card", action="store_true", help="store the metrics in each weights' card (the full "
+                       "benchmark, on handwritten digits)")
     add_common_args(bench)
 
     demo = jobs.add_parser("demo", help="predict one sequence with each model, write a PNG")
@@ -108,6 +109,7 @@ def train(args: argparse.Namespace) -> int:
         raise UserError("--config: must be a JSON object of config fields")
     if args.steps < 1 or args.batch_size < 1 or args.size < 4 or not 1 <= args.digit_px <= args.size or args.vmax < 0:
         raise UserError("--steps, --batch-size >= 1; --size >= 4; 1 <= --digit-px <= --size; --vmax >= 0")
+    _check_threads(args.threads)
     stem = args.out.with_suffix("") if args.out.suffix in (".safetensors", ".json") else args.out
     for suffix in (".safetensors", ".json"):
         check_output(stem.with_name(stem.name + suffix), args.force)
@@ -180,6 +182,11 @@ def bench(args: argparse.Namespace) -> int:
 
     if args.n < 1 or args.n_per_velocity < 1:
         raise UserError("--n and --n-per-velocity must be at least 1")
+    _check_threads(args.threads)
+    settings = BenchSettings(n=args.n, n_per_velocity=args.n_per_velocity)
+    if args.write_card and settings != BenchSettings():
+        raise UserError(f"--write-card stores the benchmark's metrics: measure them with the default --n {BenchSettings.n} "
+                        f"--n-per-velocity {BenchSettings.n_per_velocity}")
     json_path, plot_path = args.out / "fernn.json", args.out / "fernn.png"
     for path in (json_path, plot_path):
         if path.exists() and not args.force:
@@ -194,9 +201,12 @@ def bench(args: argparse.Namespace) -> int:
     if len(trained_on) > 1:
         raise UserError(f"the weights were trained on different canvases (size, digit px): {sorted(trained_on)}")
     size, digit_px = trained_on.pop()
-    bank = load_glyph_bank(_data_root(args.data_root), "test", digit_px)
+    data_root = _data_root(args.data_root)
+    bank = load_glyph_bank(data_root, "test", digit_px)
+    if args.write_card and bank.source != "handwritten":
+        raise UserError(f"--write-card: no handwritten test digits in {data_root} (run `make data`); "
+                        "the cards hold metrics on held-out handwritten digits, not the font fallback")
     data_config = MovingDigitsConfig(size=size, digit_px=digit_px)
-    settings = BenchSettings(n=args.n, n_per_velocity=args.n_per_velocity)
     results = {}
     for name, model in models.items():
         start = time.perf_counter()
@@ -231,6 +241,11 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_threads(threads: int) -> None:
+    if threads < 0:
+        raise UserError(f"--threads {threads}: give a number of threads, or 0 for torch's default")
+
+
 def _trained_data(card: dict) -> tuple[int, int]:
     """(canvas size, digit px) the model was trained on (the card's ``train_data``; default 28, 14)."""
     data = card.get("train_data", {})
@@ -256,9 +271,10 @@ def demo_main(args: argparse.Namespace) -> int:
         raise UserError("--frames must be at least 11 (10 observed, then predicted)")
     if args.out.suffix.lower() not in FIGURE_SUFFIXES:
         raise UserError(f"{args.out}: the figure needs one of the suffixes {', '.join(FIGURE_SUFFIXES)}")
+    device = pick_device(args.device)
     make_folder(args.out.parent)  # as bench makes its folder: out/ on a first run
     check_output(args.out, args.force)
-    models = _load(args.weights, torch.device("cpu"))
+    models = _load(args.weights, device)
     size, digit_px = _trained_data(json.loads(resolve_weights(args.weights[0])[1].read_text()))
     frames = _demo_sequence(_data_root(args.data_root), size, digit_px, args.frames, args.velocity, args.seed)
     with atomic_output(args.out, args.force) as tmp:

@@ -10,7 +10,9 @@ class (split 60 / 20 / 20 by file name hash).
 Writes into ``--out``: ``report.json`` (phases, per-layer R², probe accuracy of teacher and surrogate and
 their ratio, block applications of each, timings), ``similarity.png``, ``r2.png``, ``dynamics/*.png``,
 ``raptor.safetensors`` + ``raptor.json`` (its card) and ``cache/`` (teacher states, or ``--cache DIR``; a
-rerun reuses them and resumes the fit from ``ckpt/``).
+rerun reuses them and resumes the fit from ``ckpt/``). These are written once the fit is done: a rerun after
+an interruption resumes without ``--force``; replacing them, or writing into a folder holding anything else,
+needs ``--force``.
 
     rsuite fit-raptor --teacher vit-fmnist --images builtin --blocks 2 --out runs/raptor-k2 --budget 20
 """
@@ -18,10 +20,13 @@ rerun reuses them and resumes the fit from ``ckpt/``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import logging
 import sys
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,6 +39,7 @@ from vision.paths import IMAGE_SUFFIXES
 
 DEMO_WEIGHTS = ["vit-fmnist", "raptor-fmnist-k2"]
 DEMO_OUTPUTS = ["fit-raptor-similarity.png"]
+OUTPUTS = ("report.json", "similarity.png", "r2.png", "dynamics", "raptor.safetensors", "raptor.json")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -98,6 +104,26 @@ def builtin_images(data_root: Path | None) -> dict[str, tuple[torch.Tensor, torc
         raise UserError(f"{root}/images/fashion_mnist: not found (run `make data`)") from None
 
 
+def check_out(out: Path, cache: Path, inputs: list[Path], force: bool) -> None:
+    """Refuse, even with ``force``, an ``out`` that is not a folder, holds or lies in an input, or holds a
+    ``ckpt/`` of no fit (a fit clears it); without ``force``, one holding outputs this run would replace or
+    anything but the teacher-state ``cache`` and ``ckpt/`` (what an interrupted run resumes from)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: not a folder")
+    for path in inputs:
+        if path.resolve().is_relative_to(out.resolve()) or out.resolve().is_relative_to(path.resolve()):
+            raise UserError(f"{out}: holds or lies in the input {path}; choose another --out")
+    if (out / "ckpt").exists() and not (out / "ckpt" / "fit.json").is_file():
+        raise UserError(f"{out}/ckpt: not a fit-raptor checkpoint folder (no fit.json), which a fit would clear")
+    if not out.exists() or force:
+        return
+    for path in sorted(out.iterdir()):
+        if path.name in OUTPUTS:
+            raise UserError(f"{path}: already exists (use --force to replace it)")
+        if path.name not in ("cache", "ckpt") and not cache.resolve().is_relative_to(path.resolve()):
+            raise UserError(f"{out}: holds {path.name}, which fit-raptor did not write (use --force to write there anyway)")
+
+
 def main(args: argparse.Namespace) -> int:
     from recurrent.registry import save_weights
     from vision.raptor import dynamics, report
@@ -111,10 +137,9 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("need --blocks >= 1, --budget > 0, --fit-images >= 1, --eval-images >= 2, --batch-size >= 1")
     if not 0 < args.stop_fraction < 1:
         raise UserError(f"--stop-fraction {args.stop_fraction}: must be between 0 and 1")
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"{args.out}: not a folder")
-    if args.out.exists() and (args.out / "report.json").exists() and not args.force:
-        raise UserError(f"{args.out}/report.json: already exists (use --force to refit)")
+    cache = args.cache or args.out / "cache"
+    inputs = [Path(args.images)] if args.images != "builtin" else []
+    check_out(args.out, cache, inputs + ([args.teacher_weights] if args.teacher_weights else []), args.force)
     if args.teacher_weights is not None and not args.teacher_weights.is_file():
         raise UserError(f"{args.teacher_weights}: no such file")
     if args.teacher_weights is None and args.teacher not in list_models():
@@ -139,7 +164,6 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--blocks {args.blocks}: the teacher has only {depth} layers")
     make_folder(args.out)
     timings, caches = {}, {}
-    cache = args.cache or args.out / "cache"
     start = time.perf_counter()
     limits = {"fit": args.fit_images, "eval": args.eval_images, "test": args.eval_images}
     for split, limit in limits.items():
@@ -154,14 +178,23 @@ def main(args: argparse.Namespace) -> int:
     matrix = dissimilarity(eval_states[1:], prefix)  # the blocks' outputs, as the paper
     found = recursive_bisection(matrix, args.stop_fraction)
     schedule, blockiness = optimal_phases(matrix, args.blocks)
-    report.plot_similarity(matrix, schedule, args.out / "similarity.png",
-                           f"{args.teacher}: phases for K={args.blocks} {schedule} (max-cut finds {found})")
 
     config = RaptorConfig(dim=teacher.embed_dim, heads=teacher.blocks[0].attn.num_heads, schedule=tuple(schedule),
                           register_tokens=prefix - 1)
-    model, fit_seconds = fit_surrogate(asdict(config), caches["fit"], caches["eval"], args.out / "ckpt", args.budget,
-                                       args.batch_size, "gpu" if device.type == "cuda" else "cpu", quiet=args.quiet)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banners and tips, only the progress bar
+    try:  # Lightning draws its bar on stdout; ours go to stderr
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*LeafSpec")  # Lightning's use of a torch deprecation
+            warnings.filterwarnings("ignore", message="Checkpoint directory")  # on resuming from our own ckpt/
+            model, fit_seconds = fit_surrogate(asdict(config), caches["fit"], caches["eval"], args.out / "ckpt", args.budget,
+                                               args.batch_size, "gpu" if device.type == "cuda" else "cpu", quiet=args.quiet)
+    except SystemExit:  # how Lightning ends a fit it stopped on Ctrl-C, its bar left open
+        for bar in list(tqdm._instances):
+            bar.close()
+        raise KeyboardInterrupt from None
     timings.update(fit_seconds)
+    report.plot_similarity(matrix, schedule, args.out / "similarity.png",
+                           f"{args.teacher}: phases for K={args.blocks} {schedule} (max-cut finds {found})")
     model = model.cpu()
     probe_train = load_states(caches["fit"], args.eval_images)
     probe_test = load_states(caches["test"])

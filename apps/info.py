@@ -26,18 +26,22 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def weights_report(weights_dir: Path) -> list[dict[str, Any]]:
-    """One entry per card: name, model, params, metrics and ``status`` (ok, or what is wrong)."""
+    """One entry per card: name, model, params, metrics and ``status`` (ok, or what is wrong). A JSON file
+    that is not a card (a fit-raptor ``report.json``) is skipped unless weights of its name sit beside it."""
     entries = []
     for card_path in sorted(weights_dir.glob("*.json")):
+        weights_path, _ = resolve_weights(card_path)
         try:
             card = read_card(card_path)
-            weights_path, _ = resolve_weights(card_path)
-            if not weights_path.is_file():
-                raise WeightsError(f"{weights_path.name} missing")
-            status = "ok" if sha256_of(weights_path) == card["sha256"] else "sha256 mismatch"
-            entries.append({k: card[k] for k in ("name", "model", "num_params", "metrics")} | {"status": status})
         except WeightsError as error:
-            entries.append({"name": card_path.stem, "status": str(error)})
+            if weights_path.is_file():
+                entries.append({"name": card_path.stem, "status": str(error)})
+            continue
+        if not weights_path.is_file():
+            status = f"{weights_path.name} missing"
+        else:
+            status = "ok" if sha256_of(weights_path) == card["sha256"] else "sha256 mismatch"
+        entries.append({k: card[k] for k in ("name", "model", "num_params", "metrics")} | {"status": status})
     return entries
 
 
@@ -60,6 +64,11 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
+def format_params(count: int) -> str:
+    """``2.16 M``, or below 100,000 the count itself (``1,987``)."""
+    return f"{count / 1e6:.2f} M" if count >= 100_000 else f"{count:,}"
+
+
 def print_report(report: dict[str, Any]) -> None:
     cuda = f"CUDA {report['cuda_version']}" if report["cuda_available"] else "no CUDA device"
     print(f"python {report['python']}, torch {report['torch']}, {cuda}; --device auto -> {report['auto_device']}")
@@ -69,7 +78,7 @@ def print_report(report: dict[str, Any]) -> None:
     if not report["weights"]:
         print("  (none)")
     for entry in report["weights"]:
-        params = f"{entry['num_params'] / 1e6:.2f} M" if "num_params" in entry else "?"
+        params = format_params(entry["num_params"]) if "num_params" in entry else "?"
         print(f"  {entry['name']:<24} {params:>9}  [{entry['status']}]  {format_metrics(entry.get('metrics', {}))}")
 
 
@@ -82,7 +91,10 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     elif not args.quiet:
         print_report(report)
-    return 0 if all(entry["status"] == "ok" for entry in report["weights"]) else 1
+    problems = [entry for entry in report["weights"] if entry["status"] != "ok"]
+    for entry in problems:
+        print(f"rsuite info: {entry['name']}: {entry['status']}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """``rsuite read-digits PATH…`` — read the digit string in each image.
 
-PATH is an image (PNG, JPEG, BMP, TIFF, WebP, GIF; gray, RGB or RGBA; any size; a photo's EXIF orientation is
-applied), a folder of them (recursive, natural order) or ``-``, one image on standard input. Prints one line
-per image, ``path<TAB>digits<TAB>confidence``, or JSON lines with ``--json``. Confidence is the model's
+PATH is an image (PNG, JPEG, BMP, TIFF, WebP, GIF: its first frame; gray, RGB or RGBA; up to 500 Mpx; a photo's
+EXIF orientation is applied), a folder of them (recursive, natural order, hidden files skipped) or ``-``, one
+image on standard input. Prints one line per image as it is read, ``path<TAB>digits<TAB>confidence`` (a tab
+or newline in a path as ``\\t``, ``\\n``), or JSON lines with ``--json``. Confidence is the model's
 probability of the string (averaged over the crops below): below ~0.5, check the reading.
 Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
 reads images as they are), with five different margins, and the string most probable across the five
@@ -19,10 +20,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, pick_device
@@ -35,6 +40,8 @@ from vision.paths import list_images
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
 DEMO_OUTPUTS = ["read-digits.tsv"]
 STDIN = Path("-")  # the path that stands for one image piped in: ``cat scan.png | rsuite read-digits -``
+CHUNK_PIXELS = 100_000_000  # decoded image pixels held at once: images are read and printed chunk by chunk
+MAX_PIXELS = 500_000_000  # larger images are refused (PIL's decompression-bomb guard, raised from 179 Mpx)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -60,7 +67,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """Image files from files and folders; errors for paths that are neither."""
+    """Image files from files and folders (hidden files skipped); errors for paths that are neither."""
     files, errors = [], []
     for path in paths:
         if path == STDIN:
@@ -68,49 +75,94 @@ def expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
         elif path.is_dir():
             found = list_images(path, recursive=True)
             if not found:
-                errors.append(f"{path}: folder holds no images")
+                errors.append(f"{path}: folder holds no images" if os.access(path, os.R_OK | os.X_OK) else f"{path}: folder not readable")
             files += found
         elif path.is_file():
             files.append(path)
         else:
-            errors.append(f"{path}: no such file or folder")
+            errors.append(f"{path}: not a regular file" if path.exists() else f"{path}: no such file or folder")
     return files, errors
 
 
+def load(path: Path) -> np.ndarray:
+    """One image, or :class:`UserError` saying why it cannot be read."""
+    data = sys.stdin.buffer.read() if path == STDIN else None
+    if (data == b"") if path == STDIN else path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file")
+    try:
+        return load_image(io.BytesIO(data) if path == STDIN else path)
+    except Image.DecompressionBombError:
+        raise UserError(f"{path}: image too large (over {MAX_PIXELS // 1_000_000} Mpx)")
+    except UnidentifiedImageError:
+        raise UserError(f"{path}: not a readable image (not an image format PIL knows)")
+    except Exception as error:  # PIL raises many types for damaged files
+        reason = "truncated file" if "truncated" in str(error) else f"{type(error).__name__}: {str(error)[:80]}"
+        raise UserError(f"{path}: not a readable image ({reason})")
+
+
+def shown(path: Path) -> str:
+    """``path`` as printed: bytes of a name that are not UTF-8 as backslash escapes (``caf\\xe9.png``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def main(args: argparse.Namespace) -> int:
-    if args.beam < 1 or args.batch_size < 1:
-        raise UserError("--beam and --batch-size must be at least 1")
+    for option in ("beam", "batch_size"):
+        if getattr(args, option) < 1:
+            raise UserError(f"--{option.replace('_', '-')} {getattr(args, option)}: must be at least 1")
+    if args.min_len < 0 or (args.max_len is not None and args.max_len < max(args.min_len, 1)):
+        raise UserError(f"--min-len {args.min_len} --max-len {args.max_len}: need 0 <= min-len <= max-len, max-len >= 1")
     if args.paths.count(STDIN) > 1:
         raise UserError(f"{STDIN} (standard input) can be given once")
-    files, errors = expand(args.paths)
-    images: list[np.ndarray] = []
-    readable: list[Path] = []
-    for path in files:
-        try:
-            images.append(load_image(io.BytesIO(sys.stdin.buffer.read()) if path == STDIN else path))
-            readable.append(path)
-        except Exception as error:  # PIL raises many types for bad files
-            errors.append(f"{path}: not a readable image ({type(error).__name__})")
-    for message in errors:
-        print(f"rsuite read-digits: error: {message}", file=sys.stderr)
-    if not readable:
-        return EXIT_BAD_INPUT  # each path's problem is already reported
     try:
         device = pick_device(args.device)
         models = [load_model(weights, device=device, kind=CRNN) for weights in args.weights or [DEFAULT_WEIGHTS]]
     except WeightsError as error:
         raise UserError(str(error)) from None
-    with tqdm(total=len(images), unit="img", disable=args.quiet, file=sys.stderr) as bar:
-        readings = read_digits(
-            images, models, beam=args.beam, batch_size=args.batch_size, min_len=args.min_len,
-            max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views, colour=args.colour,
-        )
-    for path, reading in zip(readable, readings):
-        if args.json:
-            print(json.dumps({"path": str(path), "text": reading.text, "confidence": round(reading.confidence, 4)}))
-        else:
-            print(f"{path}\t{reading.text}\t{reading.confidence:.4f}")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL warns above it and refuses above twice it
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    files, errors = expand(args.paths)
+    for message in errors:
+        print(f"rsuite read-digits: error: {message}", file=sys.stderr)
+    chunk: list[tuple[Path, np.ndarray]] = []
+    read = 0
+    with tqdm(total=len(files), unit="img", disable=args.quiet, file=sys.stderr) as bar:
+        for index, path in enumerate(files):
+            try:
+                chunk.append((path, load(path)))
+            except UserError as error:  # one line (and its cause with --debug); the other images are still read
+                if args.debug:
+                    traceback.print_exception(error.__context__ or error)
+                print(f"rsuite read-digits: error: {error}", file=sys.stderr)
+                errors.append(str(error))
+                bar.update()
+            last = index == len(files) - 1
+            if chunk and (last or len(chunk) == 4 * args.batch_size or sum(i.size for _, i in chunk) > CHUNK_PIXELS):
+                readings = read_digits(
+                    [image for _, image in chunk], models, beam=args.beam, batch_size=args.batch_size,
+                    min_len=args.min_len, max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
+                    colour=args.colour,
+                )
+                emit([path for path, _ in chunk], readings, args.json)
+                read, chunk = read + len(chunk), []
+    if not read:
+        return EXIT_BAD_INPUT  # each path's problem is already reported
     return 1 if errors else 0
+
+
+def emit(paths: list[Path], readings: list, as_json: bool) -> None:
+    """Print one line per reading; a standard output that cannot be written is one :class:`UserError` line."""
+    try:
+        for path, reading in zip(paths, readings):
+            if as_json:
+                print(json.dumps({"path": shown(path), "text": reading.text, "confidence": round(reading.confidence, 4)}))
+            else:  # tabs and newlines in a name escaped, so each line keeps its three fields
+                name = shown(path).replace("\t", "\\t").replace("\n", "\\n")
+                print(f"{name}\t{reading.text}\t{reading.confidence:.4f}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader went away (``| head``): apps.common.run_job ends quietly
+    except OSError as error:
+        raise UserError(f"standard output: cannot write ({error.strerror})") from None
 
 
 def demo(samples: Path, out: Path, args: argparse.Namespace) -> str:

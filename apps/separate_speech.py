@@ -23,7 +23,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -84,8 +86,8 @@ def read_audio(path: Path) -> tuple[torch.Tensor, int, str]:
     PCM or float format, else ``PCM_16``); :class:`UserError` if unreadable, empty, too short or silent."""
     require_file(path)
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        audio, subtype = audio.T.copy(), sf.info(str(path)).subtype
+        audio, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
+        audio, subtype = audio.T.copy(), sf.info(os.fsencode(path)).subtype
     except (sf.LibsndfileError, RuntimeError, ValueError):
         try:
             (audio, rate), subtype = decode_with_ffmpeg(path), "PCM_16"
@@ -105,13 +107,19 @@ def output_paths(path: Path, out_dir: Path, speakers: int) -> list[Path]:
 
 
 def write_sources(sources: torch.Tensor, paths: list[Path], rate: int, subtype: str, force: bool) -> None:
-    for source, path in zip(sources, paths):
-        audio = source.numpy()
-        peak = float(np.abs(audio).max())
-        if peak > PEAK:
-            audio = audio * (PEAK / peak)
-        with atomic_output(path, force) as tmp:
-            sf.write(str(tmp), audio, rate, subtype=subtype, format="WAV")
+    """All of one input's outputs or none: each is written to its temporary file, and they replace their
+    paths only once every one is complete."""
+    with contextlib.ExitStack() as outputs:
+        for source, path in zip(sources, paths):
+            audio = source.numpy()
+            peak = float(np.abs(audio).max())
+            if peak > PEAK:
+                audio = audio * (PEAK / peak)
+            tmp = outputs.enter_context(atomic_output(path, force))
+            try:  # a bytes path: any name the file system holds, UTF-8 or not
+                sf.write(os.fsencode(tmp), audio, rate, subtype=subtype, format="WAV")
+            except sf.LibsndfileError as error:
+                raise UserError(f"{path}: cannot write ({error.error_string})") from None
 
 
 def main(args: argparse.Namespace) -> int:

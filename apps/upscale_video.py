@@ -3,10 +3,11 @@
 INPUT is a video file (anything FFmpeg reads) or a folder of frames (PNG, JPEG, BMP, TIFF, WebP, GIF;
 natural order: f2 before f10). OUTPUT is a video file — .mp4, .mkv or .mov (H.264, CRF 18) or .avi
 (MPEG-4) — at the input's frame rate (``--fps`` for frame folders), with the input's first audio
-track carried over (copied, or transcoded when the container cannot hold it); or a folder of PNG
-frames (a path without a suffix). Frames are colour (RGB); grayscale input is refused. A phone video's
-display rotation is applied, so the output is upright and plays the way the input does; a variable frame
-rate is kept in time with the audio (each frame shown from its time to the next one's, at a constant rate).
+track carried over (copied, or transcoded when the container cannot hold it: to AAC, to PCM in .avi);
+or a folder of PNG frames (a path without a suffix). Frames are colour (RGB); grayscale input is refused.
+A phone video's display rotation is applied, so the output is upright and plays the way the input does; a
+variable frame rate is kept in time with the audio (each frame shown from its time to the next one's, at a
+constant rate).
 A folder OUTPUT holding the input or anything but frames is never replaced, even with ``--force``.
 
 Frames are processed one at a time with the recurrent state carried, so memory does not grow with
@@ -22,9 +23,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shutil
 import sys
 import time
 from fractions import Fraction
@@ -42,6 +40,7 @@ DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
 DEMO_OUTPUTS = ["upscale-video.mp4"]
 AUTO_TILE_ABOVE = 960 * 540  # input pixels; larger frames are tiled by default
 AUTO_TILE = 256
+FOLDER_FPS = Fraction(25)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -57,7 +56,9 @@ def get_parser() -> argparse.ArgumentParser:
         f"{AUTO_TILE_ABOVE // 1000} k input pixels, else {AUTO_TILE})",
     )
     parser.add_argument("--pad", type=int, default=16, help="context around each tile in input pixels, a multiple of 8")
-    parser.add_argument("--fps", type=frame_rate, default=Fraction(25), help="frame rate for a folder of frames (default 25)")
+    parser.add_argument(
+        "--fps", type=frame_rate, help=f"frame rate for a folder of frames (default {FOLDER_FPS}); a video keeps its own"
+    )
     parser.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) to 51 (default 18)")
     parser.add_argument("--fp16", action="store_true", help="float16 on CUDA (faster, ~same quality)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the frame step (CUDA graphs on a GPU; slow start)")
@@ -77,27 +78,6 @@ def frame_rate(text: str) -> Fraction:
     return rate
 
 
-@contextlib.contextmanager
-def atomic_folder(path: Path, force: bool):
-    """Like :func:`apps.common.atomic_output` for a folder: written beside ``path`` as ``.NAME.partial``,
-    then swapped in (an existing output is removed only after the new one is complete)."""
-    path = check_output(path, force)
-    tmp = path.with_name(f".{path.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _check_args(args: argparse.Namespace) -> None:
     if args.tile is not None and (args.tile < 0 or args.tile % 8):
         raise UserError(f"--tile {args.tile}: must be 0 or a positive multiple of 8")
@@ -105,12 +85,16 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--pad {args.pad}: must be a non-negative multiple of 8")
     if not 0 <= args.crf <= 51:
         raise UserError(f"--crf {args.crf}: must be between 0 and 51")
+    if args.fps is not None and args.input.is_file():
+        raise UserError(f"--fps is for a folder of frames; {args.input} keeps its own frame rate")
 
 
 def _output_kind(args: argparse.Namespace) -> str:
     from vision.frvsr.video import VIDEO_CODECS
 
     out, src = args.output, args.input
+    if out.name.lower() in VIDEO_CODECS:
+        raise UserError(f"{out}: a video file needs a name before its suffix (e.g. clip{out.name})")
     if out.exists() and src.exists() and out.resolve() == src.resolve():
         raise UserError(f"{out}: OUTPUT is the INPUT; choose another path")
     if out.is_dir() and src.exists() and src.resolve().is_relative_to(out.resolve()):
@@ -136,12 +120,12 @@ def main(args: argparse.Namespace) -> int:
 
     _check_args(args)
     kind = _output_kind(args)
-    check_output(args.output, args.force)
+    check_output(args.output, args.force, folder=(kind == "folder"))
     device = pick_device(args.device)
     if args.fp16 and device.type != "cuda":
         raise UserError("--fp16 needs a CUDA device (--device cuda)")
     try:
-        source = open_source(args.input, args.fps)
+        source = open_source(args.input, args.fps or FOLDER_FPS)
     except VideoError as error:
         raise UserError(str(error)) from None
     info = source.info
@@ -154,14 +138,14 @@ def main(args: argparse.Namespace) -> int:
     upscaler = Upscaler(model, device, tile=tile, pad=args.pad, fp16=args.fp16, compile=args.compile)
     out_w, out_h = info.width * args.scale, info.height * args.scale
     start = time.perf_counter()
-    writing = atomic_folder(args.output, args.force) if kind == "folder" else atomic_output(args.output, args.force)
     audio = "none"
-    with writing as tmp:
+    with atomic_output(args.output, args.force, folder=(kind == "folder")) as tmp:
         try:
             if kind == "folder":
-                sink = FolderSink(tmp, source.names)
+                sink = FolderSink(tmp, source.names, name=args.output)
             else:
-                sink = VideoSink(tmp, out_w, out_h, info.fps, audio=getattr(source, "audio", None), crf=args.crf)
+                audio_in = getattr(source, "audio", None)
+                sink = VideoSink(tmp, out_w, out_h, info.fps, audio=audio_in, crf=args.crf, name=args.output)
                 audio = ("transcoded" if sink.transcode else "copied") if sink.audio_out is not None else "none"
         except VideoError as error:
             source.close()

@@ -4,7 +4,9 @@ Test clips: frames ``--start`` … ``--start + --frames − 1`` of the held-out 
 ``vtest.avi`` 768×576; training validation uses their first 40 frames only), degraded with BD (σ 1.6,
 every 4th pixel from offset 0; ``vision.frvsr.data``). Every method sees the same LR frames and is
 compared on the BD grid (LR pixel i sits on HR pixel 4i): bicubic is ``upsample_lr`` and Lanczos is
-OpenCV's Lanczos-4 sampled on that grid.
+OpenCV's Lanczos-4 sampled on that grid. ``--degradation BI`` degrades as image tools shrink video
+(antialiased bicubic, pixel centres aligned: LR pixel i covers HR pixels 4i … 4i + 3) and compares on that
+grid: what a user's downscaled video looks like to the model.
 
 Quality: Y-channel PSNR and SSIM (8-px border), and temporal consistency tOF (mean |flow(out_{t−1}, out_t)
 − flow(gt_{t−1}, gt_t)| in HR px, Farnebäck flow on Y; lower is better). Speed: output frames/s for
@@ -30,7 +32,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from apps.models import load_model
 from recurrent.registry import record_metrics
-from vision.frvsr.data import SCALE, bd_degrade, list_videos
+from vision.frvsr.data import SCALE, degrade, list_videos
 from vision.frvsr.infer import Upscaler
 from vision.frvsr.metrics import psnr_y, rgb_to_y
 from vision.frvsr.model import upsample_lr
@@ -39,12 +41,14 @@ from vision.frvsr.video import read_frames
 BORDER = 8
 
 
-def lanczos_bd(lr: torch.Tensor) -> torch.Tensor:
-    """(T, 3, h, w) -> (T, 3, 4h, 4w): Lanczos-4 interpolation at LR position (y/4, x/4) of HR pixel (y, x)."""
+def lanczos(lr: torch.Tensor, degradation: str = "BD") -> torch.Tensor:
+    """(T, 3, h, w) -> (T, 3, 4h, 4w): Lanczos-4 interpolation at LR position (y/4, x/4) of HR pixel (y, x) on
+    the BD grid, ((y + 0.5)/4 − 0.5, …) on the BI grid."""
+    shift = 0.0 if degradation == "BD" else 0.5 / SCALE - 0.5
     out = []
     for frame in lr.permute(0, 2, 3, 1).numpy():
         h, w = frame.shape[:2]
-        matrix = np.float32([[1 / SCALE, 0, 0], [0, 1 / SCALE, 0]])
+        matrix = np.float32([[1 / SCALE, 0, shift], [0, 1 / SCALE, shift]])
         out.append(cv2.warpAffine(frame, matrix, (w * SCALE, h * SCALE), flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP,
                                   borderMode=cv2.BORDER_REPLICATE))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).clamp(0, 1)
@@ -113,24 +117,28 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true", help="skip the 100 vs 1,000 frames memory check")
+    parser.add_argument("--degradation", choices=("BD", "BI"), default="BD", help="how the clips are shrunk (above)")
     parser.add_argument("--write-card", action="store_true")
     args = parser.parse_args()
+    if args.write_card and args.degradation != "BD":
+        parser.error("--write-card records the benchmark: BD degradation")
     torch.set_num_threads(args.threads)
     upscaler = Upscaler(load_model(args.weights))
     videos = list_videos(args.data_root, held_out=True)
     if not videos:
         print(f"no held-out videos under {args.data_root}/videos: run `make data`", file=sys.stderr)
         return 2
-    methods = {"bicubic": lambda lr: upsample_lr(lr, SCALE, "BD").clamp(0, 1), "lanczos": lanczos_bd,
+    methods = {"bicubic": lambda lr: upsample_lr(lr, SCALE, args.degradation).clamp(0, 1),
+               "lanczos": lambda lr: lanczos(lr, args.degradation),
                "frvsr": lambda lr: frvsr_clip(upscaler, lr)}
     results: dict[str, dict[str, dict[str, float]]] = {}
     for path in videos:
         clip = read_frames(path, args.start, args.frames)
         h, w = (clip.shape[1] // SCALE) * SCALE, (clip.shape[2] // SCALE) * SCALE
         gt = torch.from_numpy(clip[:, :h, :w]).permute(0, 3, 1, 2).float().div(255)
-        lr = bd_degrade(gt)
+        lr = degrade(gt, args.degradation)
         results[path.name] = {name: quality(method(lr), gt) for name, method in methods.items()}
-    print(f"\nY-PSNR (dB) / SSIM / tOF on held-out clips, BD ×4, frames {args.start}-{args.start + args.frames - 1}  [{args.weights}]")
+    print(f"\nY-PSNR (dB) / SSIM / tOF on held-out clips, {args.degradation} ×4, frames {args.start}-{args.start + args.frames - 1}  [{args.weights}]")
     print(f"{'clip':<14}" + "".join(f"{m:>24}" for m in methods) + f"{'FRVSR − bicubic':>18}")
     for clip, row in results.items():
         cells = "".join(f"{row[m]['psnr']:>10.2f} {row[m]['ssim']:.4f} {row[m]['tof']:>5.2f}" for m in methods)

@@ -20,9 +20,11 @@ def natural_key(path: Path) -> list:
 
 def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
     """The image files (``IMAGE_SUFFIXES``, any case) in ``folder``, or anywhere below it with ``recursive``,
-    in natural order; empty when ``folder`` is not a folder."""
+    in natural order; hidden files and folders (a name starting with ".", as macOS's ``._x.png``) are skipped;
+    empty when ``folder`` is not a folder."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted((p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key)
+    images = (p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted((p for p in images if not any(part.startswith(".") for part in p.relative_to(folder).parts)), key=natural_key)

@@ -1,12 +1,13 @@
 """The app conventions through the real `rsuite` command: usage, bad input, no overwrite, atomic output."""
 
+import errno
 import json
 import subprocess
 import sys
 
 import pytest
 
-from apps.common import UserError, atomic_output
+from apps.common import UserError, atomic_output, pick_device
 
 
 def rsuite(*args, cwd=None):
@@ -56,8 +57,22 @@ def test_output_is_not_overwritten_without_force(tmp_path):
 
 def test_corrupt_weights_are_flagged(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "broken.safetensors").write_bytes(b"weights")
     result = rsuite("info", "--weights-dir", str(tmp_path))
     assert result.returncode == 1 and "unreadable card" in result.stdout
+    assert result.stderr.startswith("rsuite info: broken: ") and result.stderr.count("\n") == 1
+
+
+def test_info_skips_json_that_is_no_card_and_shows_small_counts(tmp_path):
+    from recurrent.registry import save_weights
+    from vision.fernn.model import grnn
+
+    card = save_weights(grnn(hidden_channels=12, decoder_layers=0, head_layers=0), tmp_path / "tiny", model_name="grnn",
+                        data=[], command="test", metrics={}, metrics_command="")
+    (tmp_path / "report.json").write_text("{}")  # as beside a fit-raptor surrogate
+    result = rsuite("info", "--weights-dir", str(tmp_path))
+    assert result.returncode == 0 and result.stderr == ""
+    assert " 1,655 " in result.stdout and "report" not in result.stdout  # not "0.00 M"
 
 
 def test_atomic_output_keeps_the_old_file_on_failure(tmp_path):
@@ -77,3 +92,24 @@ def test_atomic_output_keeps_the_old_file_on_failure(tmp_path):
 def test_module_entry_point_works():
     result = subprocess.run([sys.executable, "-m", "apps.info", "--json", "--weights-dir", "."], capture_output=True, text=True)
     assert result.returncode == 0 and json.loads(result.stdout)["weights"] == []
+
+
+def test_atomic_output_names_its_temporary_for_this_run_and_reports_a_full_disk(tmp_path, monkeypatch):
+    target = tmp_path / "out.txt"
+    (tmp_path / ".out.partial.txt").mkdir()  # a user's folder under the name a fixed temporary would take
+    with atomic_output(target) as first, atomic_output(tmp_path / "other.txt") as second:
+        assert first.parent == tmp_path and first != second and first.suffix == ".txt"
+        first.write_text("new")
+        second.write_text("other")
+    assert target.read_text() == "new" and (tmp_path / ".out.partial.txt").is_dir()
+    with pytest.raises(UserError, match="out.txt: cannot write"):
+        with atomic_output(target, force=True) as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert target.read_text() == "new"
+
+
+def test_only_cpu_and_cuda_devices_are_taken():
+    assert pick_device("cpu").type == "cpu"
+    for name in ("mps", "meta", "xpu", "nonsense"):
+        with pytest.raises(UserError, match=f"--device {name}: not a device"):
+            pick_device(name)

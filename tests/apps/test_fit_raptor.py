@@ -2,6 +2,7 @@
 report's fields, and the bad-input paths (one line, exit code 2)."""
 
 import json
+import stat
 import subprocess
 import sys
 
@@ -10,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from apps.common import run_job
+from apps.fit_raptor import get_parser, main
 from recurrent.registry import save_weights
 from vision.raptor.teacher import vit_fmnist
 
@@ -44,6 +47,7 @@ def test_fit_writes_report_figures_and_weights(teacher, images, tmp_path):
     out = tmp_path / "fit"
     result = rsuite("--teacher-weights", teacher, "--images", images, "--blocks", 2, "--out", out, "--budget", 0.05, "--quiet")
     assert result.returncode == 0, result.stderr
+    assert result.stdout == result.stderr == ""  # --quiet: no Lightning banners, tips or warnings
     report = json.loads((out / "report.json").read_text())
     assert sum(report["phases"]["schedule"]) == 4 and len(report["phases"]["schedule"]) == 2
     assert len(report["r2_per_layer"]) == 4 and report["block_applications"] == {"teacher": 4, "raptor": 4}
@@ -51,11 +55,16 @@ def test_fit_writes_report_figures_and_weights(teacher, images, tmp_path):
     for name in ("similarity.png", "r2.png", "dynamics/angles.png", "dynamics/perturbation.png", "dynamics/speeds.png",
                  "dynamics/rank.png", "raptor.safetensors", "raptor.json"):
         assert (out / name).stat().st_size > 0, name
+    mode = stat.S_IMODE((out / "report.json").stat().st_mode)
+    assert {stat.S_IMODE(chunk.stat().st_mode) for chunk in out.glob("cache/*/chunk_*.safetensors")} == {mode}  # shareable
     again = rsuite("--teacher-weights", teacher, "--images", images, "--out", out)
     assert again.returncode == 2 and "already exists" in again.stderr
-    refit = rsuite("--teacher-weights", teacher, "--images", images, "--blocks", 3, "--fit-images", 20, "--out", out,
-                   "--budget", 0.05, "--quiet", "--force")  # another surrogate on fewer states: a new fit, a trimmed cache
+    argv = ["--teacher-weights", teacher, "--images", images, "--blocks", 3, "--fit-images", 20, "--out", out,
+            "--budget", 0.05, "--quiet", "--force"]
+    refit = rsuite(*argv)  # another surrogate on fewer states: a new fit, a trimmed cache
     assert refit.returncode == 0, refit.stderr
+    resumed = rsuite(*argv)  # the same fit: resumed from ckpt/, as quietly
+    assert resumed.returncode == 0 and resumed.stderr == ""
     report = json.loads((out / "report.json").read_text())
     assert len(report["phases"]["schedule"]) == 3 and report["images_used"]["fit"] == 20
     assert json.loads((out / "ckpt" / "fit.json").read_text())["model_config"]["schedule"] == report["phases"]["schedule"]
@@ -111,3 +120,45 @@ def test_teacher_and_output_checks_come_before_any_work(teacher, images, tmp_pat
         assert result.returncode == 2 and message in result.stderr, (args, result.stderr[-500:])
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def rsuite_in_process(*argv):
+    return run_job("rsuite fit-raptor", main, get_parser().parse_args([str(a) for a in argv]))
+
+
+def test_an_out_folder_is_written_into_only_when_nothing_is_lost(teacher, images, tmp_path, capsys):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "r2.png").write_text("mine")
+    base = ["--teacher-weights", teacher, "--images", images, "--budget", 0.05, "--quiet"]
+    assert rsuite_in_process(*base, "--out", user) == 2  # an output it would replace
+    assert "r2.png: already exists" in capsys.readouterr().err and (user / "r2.png").read_text() == "mine"
+    (user / "r2.png").rename(user / "notes.txt")
+    assert rsuite_in_process(*base, "--out", user) == 2  # anything it did not write
+    assert "holds notes.txt" in capsys.readouterr().err and sorted(p.name for p in user.iterdir()) == ["notes.txt"]
+    (user / "ckpt").mkdir()  # the user's, which a fit would clear
+    (tmp_path / "file").write_text("mine")
+    cases = [(user, "no fit.json"), (tmp_path / "file", "not a folder"), (images / "run", "lies in the input")]
+    for out, message in cases:  # refused even with --force
+        assert rsuite_in_process(*base, "--out", out, "--force") == 2
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1
+    assert (tmp_path / "file").read_text() == "mine" and not (images / "run").exists()
+
+
+def test_ctrl_c_stops_the_fit_and_a_rerun_needs_no_force(teacher, images, tmp_path, monkeypatch, capsys):
+    """Lightning ends a fit it stopped on Ctrl-C with SystemExit(1): the job turns that into exit code 130."""
+    import vision.raptor.fit
+
+    def interrupted_fit(*args, **kwargs):
+        raise SystemExit(1)
+
+    out = tmp_path / "fit"
+    args = ["--teacher-weights", teacher, "--images", images, "--out", out]
+    with monkeypatch.context() as patch:
+        patch.setattr(vision.raptor.fit, "fit_surrogate", interrupted_fit)
+        code = run_job("fit-raptor", main, get_parser().parse_args([*map(str, args), "--quiet"]))
+    assert code == 130 and capsys.readouterr().err == "fit-raptor: interrupted\n"
+    assert not (out / "similarity.png").exists()  # outputs come after the fit: the rerun needs no --force
+    result = rsuite(*args, "--budget", 0.05, "--quiet")
+    assert result.returncode == 0, result.stderr

@@ -1,6 +1,7 @@
 """`rsuite read-digits` end to end with a tiny model saved as weights: outputs, JSON, bad inputs."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -112,3 +113,33 @@ def test_digits_in_colour_of_the_background_s_brightness_are_read_on_the_colour_
     Image.fromarray(colour).save(tmp_path / "sign.png")
     assert rsuite(str(tmp_path / "sign.png"), "--quiet").stdout.split("\t")[1] == "25441"
     assert rsuite(str(tmp_path / "sign.png"), "--quiet", "--no-colour").stdout.split("\t")[1] != "25441"
+
+
+def test_damaged_files_and_bad_options_say_what_is_wrong(weights, images, tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "cut.png").write_bytes((images / "gray.png").read_bytes()[:200])
+    result = rsuite(str(tmp_path / "empty.png"), str(tmp_path / "cut.png"), str(images / "gray.png"), "--weights", str(weights), "--quiet")
+    assert result.returncode == 1 and result.stdout.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "empty.png: empty file" in result.stderr and "cut.png: not a readable image (truncated" in result.stderr
+    for options, named in ((["--batch-size", "0"], "--batch-size 0"), (["--beam", "0"], "--beam 0"),
+                           (["--min-len", "5", "--max-len", "2"], "--min-len 5 --max-len 2"), (["--device", "mps"], "--device mps")):
+        result = rsuite(str(images / "gray.png"), "--weights", str(weights), *options)
+        assert result.returncode == 2 and named in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    result = rsuite("/dev/null", "--weights", str(weights))
+    assert result.returncode == 2 and "not a regular file" in result.stderr
+
+
+def test_readings_come_chunk_by_chunk_in_order_hidden_files_skipped_odd_names_escaped(weights, images, tmp_path):
+    for i in range(6):
+        (tmp_path / f"{i}.png").write_bytes((images / ("rgb.jpg" if i % 2 else "gray.png")).read_bytes())
+    (tmp_path / "._0.png").write_bytes(b"macOS resource fork")
+    (tmp_path / "tab\tname.png").write_bytes((images / "gray.png").read_bytes())
+    whole = rsuite(str(tmp_path), "--weights", str(weights), "--quiet")
+    chunked = rsuite(str(tmp_path), "--weights", str(weights), "--quiet", "--batch-size", "1")  # chunks of 4 images
+    assert whole.returncode == chunked.returncode == 0 and whole.stdout == chunked.stdout
+    assert [line.count("\t") for line in whole.stdout.splitlines()] == [2] * 7 and "tab\\tname.png" in whole.stdout
+    folder = tmp_path.parent / (tmp_path.name + "-latin")
+    folder.mkdir()
+    (folder / os.fsdecode(b"caf\xe9.png")).write_bytes((images / "gray.png").read_bytes())
+    result = rsuite(str(folder), "--weights", str(weights), "--quiet", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["path"].endswith("caf\\xe9.png")

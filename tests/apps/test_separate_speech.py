@@ -3,6 +3,7 @@ stereo input, compressed input (MP3, a phone's M4A), no overwrite without --forc
 when other inputs could be separated)."""
 
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -171,3 +172,20 @@ def test_chunk_and_overlap_are_checked_in_samples(weights, tmp_path, chunk, over
     sf.write(path, speech_like(1.0, 8000), 8000)
     result = rsuite(str(path), "--out-dir", str(tmp_path), "--weights", weights, "--chunk", chunk, "--overlap", overlap)
     assert result.returncode == 2 and "--chunk" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_output_path_that_is_a_folder_is_refused_before_any_work(weights, tmp_path):
+    sf.write(tmp_path / "call.wav", speech_like(1.0, 8000), 8000)
+    (tmp_path / "out" / "call_s2.wav").mkdir(parents=True)
+    result = rsuite(str(tmp_path / "call.wav"), "--out-dir", str(tmp_path / "out"), "--weights", weights, "--force", "--quiet")
+    assert result.returncode == 2 and "call_s2.wav: is a folder" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["call_s2.wav"]
+
+
+def test_a_name_that_is_not_utf8_is_read_and_written(weights, tmp_path):
+    name = os.fsdecode(b"caf\xe9")
+    sf.write(tmp_path / "in.wav", speech_like(1.0, 8000), 8000, subtype="PCM_24")
+    (tmp_path / "in.wav").rename(tmp_path / f"{name}.wav")
+    result = rsuite(str(tmp_path / f"{name}.wav"), "--out-dir", str(tmp_path), "--weights", weights, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert sf.info(os.fsencode(tmp_path / f"{name}_s2.wav")).subtype == "PCM_24"  # read by libsndfile, not FFmpeg

@@ -74,11 +74,50 @@ def write_av(path, codec="libx264", pix_fmt="yuv420p", n=N, audio=None, rate=480
     return path
 
 
+def write_flash_clip(path, audio, n=12, flash=6, audio_start=0.0, rate=48000):
+    """Dark frames but a white one (``flash``), and silence in ``audio`` codec but a click at the flash's time;
+    the video starts at 0, the audio at ``audio_start`` seconds."""
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=FPS)
+    stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+    sound = out.add_stream(audio, rate=rate)
+    sound.layout = "stereo"
+    for t in range(n):
+        frame = av.VideoFrame.from_ndarray(np.full((H, W, 3), 255 if t == flash else 40, np.uint8), format="rgb24")
+        frame.pts, frame.time_base = t, Fraction(1, FPS)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+    first = round(audio_start * rate)
+    pcm = np.zeros(rate * n // FPS - first, np.int16)
+    click = rate * flash // FPS - first
+    pcm[click : click + rate // 100] = 20000
+    for start in range(0, len(pcm), 960):
+        both = np.repeat(pcm[start : start + 960], 2)[None]  # interleaved left, right
+        chunk = av.AudioFrame.from_ndarray(both, format="s16", layout="stereo")
+        chunk.sample_rate, chunk.pts, chunk.time_base = rate, first + start, Fraction(1, rate)
+        out.mux(sound.encode(chunk))
+    out.mux(sound.encode(None))
+    out.close()
+    return path
+
+
+def flash_and_click(path):
+    """Every frame's time, the brightest frame's and the click's (first sample over half the loudest), seconds."""
+    with av.open(str(path)) as container:
+        frames = [(float(frame.time), frame.to_ndarray(format="rgb24").mean()) for frame in container.decode(video=0)]
+    with av.open(str(path)) as container:
+        chunks = [(frame, frame.to_ndarray()) for frame in container.decode(audio=0)]
+    left = [samples.reshape(f.samples, -1)[:, 0] if f.format.is_packed else samples[0] for f, samples in chunks]
+    sound = np.abs(np.concatenate(left).astype(float))
+    click = float(chunks[0][0].time) + np.argmax(sound > sound.max() / 2) / chunks[0][0].sample_rate
+    return [t for t, _ in frames], max(frames, key=lambda f: f[1])[0], click
+
+
 def probe(path):
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         count = sum(1 for _ in container.decode(video=0))
-        audio = [s.codec_context.name for s in container.streams.audio]
+        audio = [s.codec_context.codec.canonical_name for s in container.streams.audio]
         return count, (stream.codec_context.width, stream.codec_context.height), stream.average_rate, audio
 
 
@@ -153,15 +192,37 @@ def test_phone_video_display_rotation_is_applied(weights, tmp_path, capsys):
         assert next(container.decode(video=0)).rotation == 0  # upright pixels, no rotation left to apply
 
 
-@pytest.mark.parametrize("audio, container, expected", [("aac", "mp4", "aac"), ("libopus", "avi", "aac")])
-def test_audio_is_carried_over(weights, tmp_path, capsys, audio, container, expected):
-    src = write_av(tmp_path / f"talk.{'mkv' if audio == 'libopus' else 'mp4'}", audio=audio)
+@pytest.mark.parametrize(
+    "audio, source, container, expected, audio_start",
+    [
+        ("aac", "mp4", "mp4", "aac", 0.0),  # copied
+        ("libmp3lame", "mkv", "mov", "mp3", 0.0),
+        ("pcm_s16le", "mkv", "mp4", "aac", 0.0),  # .mp4 cannot hold PCM (it failed as the file was closed)
+        ("libopus", "mkv", "mov", "aac", 0.0),  # nor .mov Opus (it failed, blaming the input)
+        ("aac", "mp4", "avi", "pcm_s16le", 0.0),  # AVI hides no priming: copied AAC put the frames at 0, 2, 3…
+        ("libopus", "mkv", "avi", "pcm_s16le", 0.0),  # and AAC from Opus came 21 ms late
+        ("pcm_s16le", "mkv", "avi", "pcm_s16le", 0.25),  # AVI's audio plays from 0: silence up to its start
+    ],
+)
+def test_audio_is_carried_over_in_sync(weights, tmp_path, capsys, audio, source, container, expected, audio_start):
+    src = write_flash_clip(tmp_path / f"talk.{source}", audio, audio_start=audio_start)
     out = tmp_path / f"out.{container}"
     code, err = upscale(capsys, src, out, "--weights", weights)
     assert code == 0, err
-    count, size, fps, tracks = probe(out)
-    assert (count, size, fps) == (N, (4 * W, 4 * H), FPS)
-    assert tracks == [expected]  # copied (aac into mp4) or transcoded (opus cannot go into avi)
+    assert probe(out)[3] == [expected]  # copied, or transcoded where the container cannot hold the codec
+    times, flash, click = flash_and_click(out)
+    assert times == pytest.approx([t / FPS for t in range(12)], abs=1e-3) and flash == pytest.approx(6 / FPS)
+    assert abs(click - flash) < 0.002, (click, flash)
+
+
+def test_a_failing_write_names_the_output(weights, tmp_path, capsys, monkeypatch):
+    import vision.frvsr.video
+
+    monkeypatch.setitem(vision.frvsr.video.AUDIO_COPY, ".mov", ("opus",))  # copy what the muxer refuses
+    src = write_av(tmp_path / "talk.mkv", audio="libopus")
+    code, err = upscale(capsys, src, tmp_path / "out.mov", "--weights", weights)
+    assert code == 2 and f"{tmp_path / 'out.mov'}: cannot write" in err and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("*.mov")) and not list(tmp_path.glob(".*partial*"))
 
 
 def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
@@ -190,6 +251,7 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "notes.txt").write_text("keep me")
+    (tmp_path / "a.mp4").write_text("a file, not a folder")
     cases = [
         (tmp_path / "missing.mp4", tmp_path / "o1.mp4", "no such file"),
         (tmp_path / "text.mp4", tmp_path / "o2.mp4", "not a readable video"),
@@ -205,6 +267,8 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
         (held, holder, "OUTPUT holds the INPUT"),  # --force would have replaced the folder, input and all
         (video, notes, "holding more than frames"),
         (video, Path("/proc/o11.mp4"), "cannot write there"),
+        (video, tmp_path / ".mp4", "needs a name before its suffix"),  # was taken for a folder of frames
+        (video, tmp_path / "a.mp4" / "o12.mp4", "a.mp4: not a folder"),  # was: output folder does not exist
     ]
     for src, out, message in cases:
         code, err = upscale(capsys, src, out, "--weights", weights, "--force")
@@ -219,6 +283,8 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
     assert code == 2 and "--tile" in err
     code, err = upscale(capsys, video, tmp_path / "o.mp4", "--weights", weights, "--fp16")
     assert code == 2 and "CUDA" in err
+    code, err = upscale(capsys, video, tmp_path / "o.mp4", "--weights", weights, "--fps", "30")  # was ignored
+    assert code == 2 and "--fps is for a folder of frames" in err and not (tmp_path / "o.mp4").exists()
 
 
 def test_variable_frame_rate_keeps_each_frame_at_its_time(weights, tmp_path, capsys):
@@ -277,3 +343,17 @@ def test_untimed_frames_after_timed_ones_keep_their_order(tmp_path):
         means = [frame.to_ndarray(format="rgb24").mean() for frame in container.decode(video=0)]
     firsts = [next(i for i, m in enumerate(means) if abs(m - shade) < 8) for shade in shades]
     assert firsts == sorted(firsts) and abs(means[-1] - 255) < 8
+
+
+def test_frame_times_half_a_tick_off_round_up_and_none_is_lost(tmp_path):
+    from vision.frvsr.video import VideoSink
+
+    sink = VideoSink(tmp_path / "halves.mp4", 16, 16, Fraction(4))
+    shades = [0, 80, 160, 240]
+    for shade, time in zip(shades, [0.0, 0.375, 0.625, 0.875], strict=True):  # ticks 0, 1.5, 2.5, 3.5
+        sink.write(np.full((16, 16, 3), shade, np.uint8), time)
+    sink.close()
+    with av.open(str(tmp_path / "halves.mp4")) as container:
+        means = [frame.to_ndarray(format="rgb24").mean() for frame in container.decode(video=0)]
+    shown = [min(shades, key=lambda shade: abs(shade - mean)) for mean in means]
+    assert shown == [0, 0, 80, 160, 240]  # ticks 0, 2, 3, 4 as ffmpeg rounds; half to even put 80 and 160 on 2

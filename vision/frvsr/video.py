@@ -5,14 +5,16 @@ which bundles FFmpeg) or a folder of images (natural sort: ``f2.png`` before ``f
 video file (H.264 in .mp4/.mkv/.mov, MPEG-4 Part 2 in .avi; constant frame rate) or a folder of PNGs.
 A phone video's display rotation is applied on decoding (as FFmpeg does), so frames come out upright
 and the output plays the way the input does. The first audio track of an input video is copied into the
-output unchanged when the output container can hold its codec, and transcoded (AAC, or the container's
-default) otherwise.
+output unchanged when the output container is known to hold its codec (:data:`AUDIO_COPY`), and transcoded
+otherwise: to AAC, or to PCM in .avi.
 
-Problems with the input raise :class:`VideoError`, one line naming the file.
+Problems with the input or the output raise :class:`VideoError`, one line naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +27,16 @@ import numpy as np
 from vision.paths import IMAGE_SUFFIXES, list_images
 
 VIDEO_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".mov": "libx264", ".avi": "mpeg4"}
+# Audio codecs (canonical names) copied into each container; FFmpeg's muxers take more than they can finish (PCM
+# in .mp4 fails at the trailer, Opus in .mov at the header). Matroska (None) takes what its muxer does. AVI has no
+# start times or edit lists: a stream plays from 0 and an encoder's priming (AAC's first 1024 samples) is heard,
+# so its audio is always decoded and written as PCM (no priming) from 0, with silence up to the first sample.
+AUDIO_COPY = {
+    ".mp4": ("aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"),
+    ".mov": ("aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_f32le"),
+    ".mkv": None,
+    ".avi": (),
+}
 GRAY_PIX_FMTS = ("gray", "ya8", "ya16", "monow", "monob")
 MIN_SIDE = 4
 
@@ -133,7 +145,7 @@ class VideoSource:
         if frames is None and self.container.duration:
             frames = round(self.container.duration / 1_000_000 * fps)
         self.info = SourceInfo(width, height, Fraction(fps), frames, self.audio is not None)
-        self.last_time: float | None = None  # presentation time of the frame last yielded, seconds
+        self.last_time: Fraction | None = None  # presentation time of the frame last yielded, seconds
         self.names: list[str] | None = None
 
     def frames(self, audio_sink: Callable[[av.Packet], None] | None = None) -> Iterator[np.ndarray]:
@@ -147,7 +159,7 @@ class VideoSource:
                         audio_sink(packet)
                     continue
                 for frame in packet.decode():
-                    self.last_time = None if frame.time is None else float(frame.time)
+                    self.last_time = None if frame.time is None else frame.pts * frame.time_base
                     if (frame.width, frame.height) != self.stored_size:
                         first = "{}×{}".format(*self.stored_size)
                         raise VideoError(f"{self.path}: frame {count} is {frame.width}×{frame.height}, the first was {first}")
@@ -177,21 +189,24 @@ class VideoSink:
 
     ``audio``: an input audio stream to carry over; feed its packets to :meth:`mux_audio`. Frames given
     with their presentation times (:meth:`write`) stay where they were, so the audio stays in sync with a
-    video that does not start at 0 or has a variable frame rate.
+    video that does not start at 0 or has a variable frame rate. ``name``: the path errors name (the final
+    output when ``path`` is a temporary file).
     """
 
     def __init__(
         self, path: str | Path, width: int, height: int, fps: Fraction, audio: av.audio.stream.AudioStream | None = None,
-        crf: int = 18,
+        crf: int = 18, name: str | Path | None = None,
     ):
         self.path = Path(path)
-        codec = VIDEO_CODECS.get(self.path.suffix.lower())
+        self.name = Path(name or path)
+        suffix = self.path.suffix.lower()
+        codec = VIDEO_CODECS.get(suffix)
         if codec is None:
-            raise VideoError(f"{self.path}: unsupported video format (use {', '.join(VIDEO_CODECS)} or a folder for PNG frames)")
+            raise VideoError(f"{self.name}: unsupported video format (use {', '.join(VIDEO_CODECS)} or a folder for PNG frames)")
         try:
             self.container = av.open(str(self.path), mode="w")
         except (av.FFmpegError, OSError) as error:
-            raise VideoError(f"{self.path}: cannot write ({_reason(error)})") from None
+            raise VideoError(f"{self.name}: cannot write ({_reason(error)})") from None
         if codec == "mpeg4":  # its time base 1/fps needs a 16-bit denominator: 456000/15217 fps -> 29.9665
             fps = 1 / (1 / Fraction(fps)).limit_denominator(65535)
         self.stream = self.container.add_stream(codec, rate=fps)
@@ -203,35 +218,57 @@ class VideoSink:
         self.fps = Fraction(fps)
         self.next_pts = 0
         self.held: np.ndarray | None = None  # the last timed frame, shown until the next one's time
-        self.audio_out, self.transcode = None, False
+        self.audio_out, self.transcode, self.audio_pts = None, False, None
         if audio is not None:
-            if audio.codec_context.name in self.container.supported_codecs:
+            copied = self.container.supported_codecs if AUDIO_COPY[suffix] is None else AUDIO_COPY[suffix]
+            if audio.codec_context.codec.canonical_name in copied:
                 self.audio_out = self.container.add_stream_from_template(audio)
             else:
-                name = "aac" if "aac" in self.container.supported_codecs else self.container.default_audio_codec
+                name = "pcm_s16le" if suffix == ".avi" else "aac"
                 self.audio_out = self.container.add_stream(name, rate=audio.codec_context.sample_rate)
-                self.audio_out.layout = audio.codec_context.layout
+                self.audio_out.layout = f"{audio.codec_context.layout.nb_channels}c"  # a PCM input's may be unnamed
                 self.transcode = True
         self.frames = 0
 
-    def mux_audio(self, packet: av.Packet) -> None:
-        if self.audio_out is None:
-            return
-        if self.transcode:
-            for frame in packet.decode():
-                frame.pts = None
-                self.container.mux(self.audio_out.encode(frame))
-        else:
-            packet.stream = self.audio_out
-            self.container.mux(packet)
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except av.FFmpegError as error:
+            raise VideoError(f"{self.name}: cannot write ({_reason(error)})") from None
 
-    def write(self, frame_rgb: np.ndarray, time: float | None = None) -> None:
+    def mux_audio(self, packet: av.Packet) -> None:
+        """An input audio packet, copied or transcoded: decoded samples are encoded back to back from the time of
+        the first (an encoder's priming sits before it, where .mp4 and .mov hide it; in .avi, silence from 0)."""
+        if self.transcode:
+            for frame in packet.decode():  # a decoding error is the input's, named by the source
+                if self.audio_pts is None:
+                    start = 0 if frame.time is None else round(frame.pts * frame.time_base * frame.sample_rate)
+                    self.audio_pts = 0 if self.path.suffix.lower() == ".avi" else start
+                    if start > self.audio_pts:
+                        self._encode_audio(_silence(frame, start))
+                self._encode_audio(frame)
+        elif self.audio_out is not None:
+            packet.stream = self.audio_out
+            with self._writing():
+                self.container.mux(packet)
+
+    def _encode_audio(self, frame: av.AudioFrame) -> None:
+        frame.pts, frame.time_base = self.audio_pts, Fraction(1, frame.sample_rate)
+        self.audio_pts += frame.samples
+        with self._writing():
+            self.container.mux(self.audio_out.encode(frame))
+
+    def write(self, frame_rgb: np.ndarray, time: float | Fraction | None = None) -> None:
         """The next frame at the constant rate or, given its presentation ``time`` (seconds), shown on every
-        tick of the constant rate from its time to the next frame's: repeated or dropped as ``ffmpeg``'s
-        constant-rate output does, so a variable-rate input keeps its timing."""
+        tick of the constant rate from its time (rounded half up) to the next frame's: repeated or dropped as
+        ``ffmpeg``'s constant-rate output does, so a variable-rate input keeps its timing."""
         if time is None and self.held is None:
             return self._encode(frame_rgb)
-        tick = round(max(time, 0.0) * self.fps) if time is not None else self.next_pts + 1  # untimed: the next tick
+        if time is None:  # untimed: the next tick
+            tick = self.next_pts + 1
+        else:  # half up, as ffmpeg rounds (half to even put frames at 17.5 and 18.5 ticks both on 18, losing one)
+            tick = math.floor(max(time, 0) * self.fps + Fraction(1, 2))
         if self.held is None:
             self.next_pts = tick
         while self.held is not None and self.next_pts < tick:
@@ -242,16 +279,18 @@ class VideoSink:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
         frame.pts, frame.time_base = self.next_pts, 1 / self.fps
         self.next_pts += 1
-        self.container.mux(self.stream.encode(frame))
+        with self._writing():
+            self.container.mux(self.stream.encode(frame))
         self.frames += 1
 
     def close(self) -> None:
         if self.held is not None:
             self._encode(self.held)
-        self.container.mux(self.stream.encode(None))
-        if self.transcode:
-            self.container.mux(self.audio_out.encode(None))
-        self.container.close()
+        with self._writing():
+            self.container.mux(self.stream.encode(None))
+            if self.transcode:
+                self.container.mux(self.audio_out.encode(None))
+            self.container.close()
 
     def abort(self) -> None:
         """Close without flushing (after an error); the file is left incomplete for the caller to remove."""
@@ -261,11 +300,23 @@ class VideoSink:
             pass
 
 
-class FolderSink:
-    """Writes each frame as ``<name>.png`` into a folder (names: the input frames' stems, or ``000001``…)."""
+def _silence(like: av.AudioFrame, samples: int) -> av.AudioFrame:
+    """``samples`` of silence in the sample format, layout and rate of ``like``."""
+    frame = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=samples)
+    zero = b"\x80" if like.format.name.startswith("u8") else b"\0"
+    for plane in frame.planes:
+        plane.update(zero * plane.buffer_size)
+    frame.sample_rate = like.sample_rate
+    return frame
 
-    def __init__(self, folder: str | Path, names: list[str] | None = None):
+
+class FolderSink:
+    """Writes each frame as ``<name>.png`` into a folder (names: the input frames' stems, or ``000001``…);
+    ``name``: the folder errors name (the final output when ``folder`` is a temporary one)."""
+
+    def __init__(self, folder: str | Path, names: list[str] | None = None, name: str | Path | None = None):
         self.path = Path(folder)
+        self.name = Path(name or folder)
         if names is not None and len(set(names)) < len(names):
             twice = next(name for name in names if names.count(name) > 1)
             raise VideoError(f"two input frames named {twice!r} (e.g. .png and .jpg): their output frames would collide")
@@ -281,7 +332,7 @@ class FolderSink:
         name = self.names[self.frames] if self.names else f"{self.frames + 1:06d}"
         target = self.path / f"{name}.png"
         if not cv2.imwrite(str(target), cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)):
-            raise VideoError(f"{target}: could not write the frame")
+            raise VideoError(f"{self.name / target.name}: could not write the frame")
         self.frames += 1
 
     def close(self) -> None:

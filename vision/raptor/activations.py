@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def extract(
             tmp = path.with_name(path.name + ".partial")
             save_file({"states": torch.cat(parts, 1).contiguous(), "labels": labels[begin:end].contiguous()}, str(tmp),
                       metadata={"fingerprint": prints[-1]})
+            tmp.chmod(0o666 & ~_umask())  # safetensors writes files private (0600); a cache may be shared
             tmp.replace(path)
         if on_batch:
             on_batch(end - begin)
@@ -59,6 +61,12 @@ def extract(
             "dim": states.shape[3], "num_prefix": int(teacher.num_prefix_tokens), "fingerprint": fingerprint(salt="".join(prints))}
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _umask() -> int:
+    umask = os.umask(0o077)  # reading the umask means setting it; briefly the strictest
+    os.umask(umask)
+    return umask
 
 
 def fingerprint(*tensors: torch.Tensor, salt: str = "") -> str:

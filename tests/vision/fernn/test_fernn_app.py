@@ -2,9 +2,11 @@
 --force, bad input as one line with exit code 2. (Training itself: test_fernn_lit.py, which imports
 Lightning anyway.)"""
 
+import dataclasses
 import json
 
 import pytest
+import torch
 
 from apps.common import run_job
 from apps.fernn import get_parser, main
@@ -37,6 +39,8 @@ def saved(tmp_path_factory):
         (["train", "--steps", "0", "--out", "x"], "--steps"),
         (["bench", "--weights", "no-such-weights"], "card not found"),
         (["bench", "--n", "0"], "--n"),
+        (["bench", "--threads", "-1", "--n", "2"], "--threads -1"),
+        (["train", "--threads", "-1", "--out", "x"], "--threads -1"),
         (["demo", "--frames", "5"], "--frames"),
     ],
 )
@@ -55,21 +59,36 @@ def test_train_refuses_to_replace_weights_without_force(saved, capsys):
     assert (saved / "grnn.safetensors").read_bytes() == before
 
 
-def test_bench_writes_json_and_plot_and_fills_cards(saved, capsys):
+def test_bench_writes_json_and_plot(saved, capsys):
     out = saved / "bench"
-    weights = [saved / "grnn", saved / "fernn-v1"]
-    argv = ["bench", "--weights", *weights, "--n", 2, "--n-per-velocity", 1, "--data-root", saved / "no-data", "--out", out, "--quiet"]
-    assert rsuite_fernn(*argv, "--write-card") == 0
+    argv = ["bench", "--weights", saved / "grnn", saved / "fernn-v1", "--n", 2, "--n-per-velocity", 1,
+            "--data-root", saved / "no-data", "--out", out, "--quiet"]
+    assert rsuite_fernn(*argv) == 0
     printed = capsys.readouterr().out
     assert "grnn" in printed and "fernn-v1" in printed and "equiv err" in printed
     results = json.loads((out / "fernn.json").read_text())["results"]
     assert set(results) == {"grnn", "fernn-v1"} and (out / "fernn.png").stat().st_size > 0
     assert not list(out.glob(".*partial*"))
-    card = json.loads((saved / "fernn-v1.json").read_text())
-    assert card["metrics"]["equivariance_error_f64"] < 1e-9 < json.loads((saved / "grnn.json").read_text())["metrics"]["equivariance_error_f64"]
-    assert card["metrics_command"] and card["train_data"]["size"] == 8
     assert rsuite_fernn(*argv) == 2  # outputs exist: --force needed
     assert "already exists" in capsys.readouterr().err
+
+
+def test_write_card_needs_the_benchmark_on_handwritten_digits(saved, capsys, monkeypatch):
+    import vision.fernn.data
+
+    cards = {name: (saved / f"{name}.json").read_text() for name in ("grnn", "fernn-v1")}
+    argv = ["bench", "--weights", saved / "grnn", saved / "fernn-v1", "--data-root", saved / "no-data",
+            "--out", saved / "bench-card", "--quiet", "--force", "--write-card"]
+    for more, message in (([], "not the font fallback"), (["--n", 2], "--write-card stores the benchmark's metrics")):
+        assert rsuite_fernn(*argv, *more) == 2
+        assert message in capsys.readouterr().err
+    assert all((saved / f"{name}.json").read_text() == card for name, card in cards.items())
+    fonts = vision.fernn.data.load_glyph_bank
+    monkeypatch.setattr(vision.fernn.data, "load_glyph_bank", lambda *a: dataclasses.replace(fonts(*a), source="handwritten"))
+    assert rsuite_fernn(*argv) == 0
+    card = json.loads((saved / "fernn-v1.json").read_text())
+    assert card["metrics"]["equivariance_error_f64"] < 1e-9 < json.loads((saved / "grnn.json").read_text())["metrics"]["equivariance_error_f64"]
+    assert card["metrics"]["digits"] == "handwritten" and card["metrics_command"] and card["train_data"]["size"] == 8
 
 
 def test_demo_writes_a_png(saved, capsys):
@@ -89,3 +108,11 @@ def test_demo_makes_the_folder_of_its_output(saved, tmp_path, capsys):
     out = tmp_path / "out" / "fernn-demo.png"  # the default's folder, missing on a first run
     argv = ["demo", "--weights", saved / "grnn", "--frames", 11, "--data-root", saved / "no-data", "--out", out, "--quiet"]
     assert rsuite_fernn(*argv) == 0 and out.is_file()
+
+
+def test_demo_refuses_a_device_it_does_not_have(saved, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "x.png"
+    argv = ["demo", "--weights", saved / "grnn", "--frames", 11, "--data-root", saved / "no-data", "--out", out, "--device", "cuda"]
+    assert rsuite_fernn(*argv) == 2
+    assert "CUDA is not available" in capsys.readouterr().err and not out.exists()
