@@ -4,16 +4,17 @@ Test clips: frames ``--start`` … ``--start + --frames − 1`` of the held-out 
 ``vtest.avi`` 768×576; training validation uses their first 40 frames only), degraded with BD (σ 1.6,
 every 4th pixel from offset 0; ``vision.frvsr.data``). Every method sees the same LR frames and is
 compared on the BD grid (LR pixel i sits on HR pixel 4i): bicubic is ``upsample_lr`` and Lanczos is
-OpenCV's Lanczos-4 sampled on that grid. ``--degradation BI`` degrades as image tools shrink video
-(antialiased bicubic, pixel centres aligned: LR pixel i covers HR pixels 4i … 4i + 3) and compares on that
-grid: what a user's downscaled video looks like to the model.
+OpenCV's Lanczos-4 sampled on that grid. ``BI`` degrades as image tools shrink video (antialiased bicubic,
+pixel centres aligned: LR pixel i covers HR pixels 4i … 4i + 3) and compares on that grid. Clips are shrunk
+the way the weights were trained (their ``config.degradation``: BD for ``frvsr-x4``, BI for ``frvsr-x4-bi``)
+unless ``--degradation`` says otherwise; ``--write-card`` records only that own degradation.
 
 Quality: Y-channel PSNR and SSIM (8-px border), and temporal consistency tOF (mean |flow(out_{t−1}, out_t)
 − flow(gt_{t−1}, gt_t)| in HR px, Farnebäck flow on Y; lower is better). Speed: output frames/s for
 180×144 → 720×576 on this machine, and peak memory of ``rsuite upscale-video`` for 100 vs 1,000 frames
 (48×64 LR, so the check takes a minute).
 
-    python bench/frvsr.py --data-root data [--weights frvsr-x4] [--frames 30] [--write-card]
+    python bench/frvsr.py --data-root data [--weights frvsr-x4] [--frames 30] [--degradation BD|BI] [--write-card]
 """
 
 from __future__ import annotations
@@ -117,13 +118,16 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true", help="skip the 100 vs 1,000 frames memory check")
-    parser.add_argument("--degradation", choices=("BD", "BI"), default="BD", help="how the clips are shrunk (above)")
+    parser.add_argument("--degradation", choices=("BD", "BI"), help="how the clips are shrunk (default: as the weights were trained)")
     parser.add_argument("--write-card", action="store_true")
     args = parser.parse_args()
-    if args.write_card and args.degradation != "BD":
-        parser.error("--write-card records the benchmark: BD degradation")
     torch.set_num_threads(args.threads)
-    upscaler = Upscaler(load_model(args.weights))
+    model = load_model(args.weights)
+    own = model.config.degradation
+    args.degradation = args.degradation or own
+    if args.write_card and args.degradation != own:
+        parser.error(f"--write-card records the weights' own degradation, {own}")
+    upscaler = Upscaler(model)
     videos = list_videos(args.data_root, held_out=True)
     if not videos:
         print(f"no held-out videos under {args.data_root}/videos: run `make data`", file=sys.stderr)
@@ -149,7 +153,8 @@ def main() -> int:
     fps = frames_per_second(upscaler)
     print(f"\nspeed ({args.threads} threads): {fps:.2f} output frames/s at 180×144 -> 720×576")
     metrics = {f"{m}_{k}": round(v, 4) for m in methods for k, v in mean[m].items()}
-    metrics.update({"gain_over_bicubic_db": round(mean["frvsr"]["psnr"] - mean["bicubic"]["psnr"], 3), "fps_720x576": round(fps, 3)})
+    metrics.update({"gain_over_bicubic_db": round(mean["frvsr"]["psnr"] - mean["bicubic"]["psnr"], 3), "fps_720x576": round(fps, 3),
+                    "degradation": args.degradation})
     if not args.no_memory:
         for frames in (100, 1000):
             metrics[f"app_peak_mib_{frames}_frames"] = round(app_peak_memory(args.weights, frames))
