@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, pick_device
+from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_output, pick_device, require_file
 from apps.models import WeightsError, load_model
 from vision.digits.data import load_image
 from vision.digits.model import CRNN
@@ -86,11 +86,15 @@ def expand(paths: list[Path]) -> tuple[list[Path], list[str]]:
 
 def load(path: Path) -> np.ndarray:
     """One image, or :class:`UserError` saying why it cannot be read."""
-    data = sys.stdin.buffer.read() if path == STDIN else None
-    if (data == b"") if path == STDIN else path.stat().st_size == 0:
-        raise UserError(f"{path}: empty file")
+    if path == STDIN:
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise UserError(f"{path}: empty file")
+        source = io.BytesIO(data)
+    else:
+        source = require_file(path)  # unreadable or empty: its own line
     try:
-        return load_image(io.BytesIO(data) if path == STDIN else path)
+        return load_image(source)
     except Image.DecompressionBombError:
         raise UserError(f"{path}: image too large (over {MAX_PIXELS // 1_000_000} Mpx)")
     except UnidentifiedImageError:
