@@ -108,7 +108,8 @@ def make_folder(path: str | Path) -> Path:
 def atomic_output(path: str | Path, force: bool = False, folder: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``, named for this run alone; on success it replaces ``path``
     (``folder``: the output is a folder, replaced only once the new one is complete), on failure it is
-    removed. A write that fails for want of space or permission is one :class:`UserError` line.
+    removed. A write that fails for want of space or permission is one :class:`UserError` line (naming the
+    file that failed when it is not the output's: an input that cannot be read, say).
 
     The suffix is kept so writers that choose a format by extension (OpenCV, soundfile) still work.
     """
@@ -126,6 +127,10 @@ def atomic_output(path: str | Path, force: bool = False, folder: bool = False) -
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EFBIG):
             raise
+        named = isinstance(error.filename, (str, bytes, os.PathLike))
+        culprit = Path(os.fsdecode(error.filename)).absolute() if named else None
+        if culprit is not None and culprit.parent != path.absolute().parent and not culprit.is_relative_to(tmp.absolute()):
+            raise UserError(f"{error.filename}: {error.strerror}") from None  # not the output: an input, say
         raise UserError(f"{path}: cannot write ({error.strerror})") from None
     finally:
         _remove(tmp)

@@ -105,9 +105,10 @@ def builtin_images(data_root: Path | None) -> dict[str, tuple[torch.Tensor, torc
 
 
 def check_out(out: Path, cache: Path, inputs: list[Path], force: bool) -> None:
-    """Refuse, even with ``force``, an ``out`` that is not a folder, holds or lies in an input, or holds a
-    ``ckpt/`` of no fit (a fit clears it); without ``force``, one holding outputs this run would replace or
-    anything but the teacher-state ``cache`` and ``ckpt/`` (what an interrupted run resumes from)."""
+    """Refuse, even with ``force``, an ``out`` that is not a folder, holds or lies in an input, holds a
+    ``ckpt/`` of no fit (a fit clears it), or a file where the ``cache`` or ``dynamics/`` folder goes; without
+    ``force``, one holding outputs this run would replace or anything but the teacher-state ``cache`` and
+    ``ckpt/`` (what an interrupted run resumes from)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: not a folder")
     for path in inputs:
@@ -115,6 +116,9 @@ def check_out(out: Path, cache: Path, inputs: list[Path], force: bool) -> None:
             raise UserError(f"{out}: holds or lies in the input {path}; choose another --out")
     if (out / "ckpt").exists() and not (out / "ckpt" / "fit.json").is_file():
         raise UserError(f"{out}/ckpt: not a fit-raptor checkpoint folder (no fit.json), which a fit would clear")
+    for folder in (cache, out / "dynamics"):
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"{folder}: not a folder (fit-raptor writes a folder there)")
     if not out.exists() or force:
         return
     for path in sorted(out.iterdir()):

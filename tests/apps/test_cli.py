@@ -105,6 +105,10 @@ def test_atomic_output_names_its_temporary_for_this_run_and_reports_a_full_disk(
     with pytest.raises(UserError, match="out.txt: cannot write"):
         with atomic_output(target, force=True) as tmp:
             raise OSError(errno.ENOSPC, "No space left on device")
+    elsewhere = tmp_path / "in" / "input.wav"
+    with pytest.raises(UserError, match=f"^{elsewhere}: Permission denied$"):
+        with atomic_output(target, force=True) as tmp:
+            raise PermissionError(errno.EACCES, "Permission denied", str(elsewhere))
     assert target.read_text() == "new"
 
 

@@ -138,12 +138,17 @@ def test_an_out_folder_is_written_into_only_when_nothing_is_lost(teacher, images
     assert "holds notes.txt" in capsys.readouterr().err and sorted(p.name for p in user.iterdir()) == ["notes.txt"]
     (user / "ckpt").mkdir()  # the user's, which a fit would clear
     (tmp_path / "file").write_text("mine")
-    cases = [(user, "no fit.json"), (tmp_path / "file", "not a folder"), (images / "run", "lies in the input")]
-    for out, message in cases:  # refused even with --force
-        assert rsuite_in_process(*base, "--out", out, "--force") == 2
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "dynamics").write_text("mine")
+    cases = [(user, [], "no fit.json"), (tmp_path / "file", [], "not a folder"), (images / "run", [], "lies in the input"),
+             (other, [], "dynamics: not a folder"), (tmp_path / "new", ["--cache", tmp_path / "file"], "file: not a folder")]
+    for out, more, message in cases:  # refused even with --force
+        assert rsuite_in_process(*base, "--out", out, "--force", *more) == 2
         error = capsys.readouterr().err
         assert message in error and error.count("\n") == 1
-    assert (tmp_path / "file").read_text() == "mine" and not (images / "run").exists()
+    assert (tmp_path / "file").read_text() == "mine" and (other / "dynamics").read_text() == "mine"
+    assert not (images / "run").exists() and not (tmp_path / "new").exists()
 
 
 def test_ctrl_c_stops_the_fit_and_a_rerun_needs_no_force(teacher, images, tmp_path, monkeypatch, capsys):
