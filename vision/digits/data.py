@@ -19,8 +19,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -310,14 +310,17 @@ def thin_strokes(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
     return np.clip(depth - shave, 0.0, 1.0).astype(np.float32)
 
 
-def font_weights(fonts: Sequence[Path], thin_weight: float) -> np.ndarray | None:
+def font_weights(fonts: Sequence[Path], thin_weight: float, boost: Mapping[str, float] | None = None) -> np.ndarray | None:
     """Probabilities of drawing each of ``fonts``: the :data:`THIN_FONT_SHARE` with the thinnest strokes
-    ``thin_weight`` times as likely as the others (their strokes blur away first, and they are read worst);
-    None (uniform) when ``thin_weight`` is 1."""
-    if thin_weight == 1.0:
+    ``thin_weight`` times as likely as the others (their strokes blur away first, and they are read worst),
+    and each font named (by file name) in ``boost`` that many times likelier again (the faces a reader
+    misreads most, found on draws of its own); None (uniform) when neither changes anything."""
+    if thin_weight == 1.0 and not boost:
         return None
-    widths = np.array([stroke_width(f) for f in fonts])
-    weights = np.where(widths <= np.quantile(widths, THIN_FONT_SHARE), thin_weight, 1.0)
+    weights = np.array([(boost or {}).get(f.name, 1.0) for f in fonts], dtype=float)
+    if thin_weight != 1.0:
+        widths = np.array([stroke_width(f) for f in fonts])
+        weights *= np.where(widths <= np.quantile(widths, THIN_FONT_SHARE), thin_weight, 1.0)
     return weights / weights.sum()
 
 
@@ -588,6 +591,7 @@ class SyntheticConfig:
     photo_fraction: float = 0.0  # strings set in colour on a photo (``photos``, :func:`on_photo`) instead of paper
     thin_font_weight: float = 1.0  # how much likelier the thinnest fonts are drawn (:func:`font_weights`)
     thin_stroke_fraction: float = 0.0  # of the printed strings not on segment displays, those thinned (:func:`thin_strokes`)
+    font_boost: Mapping[str, float] = field(default_factory=dict)  # font file name -> times likelier drawn (:func:`font_weights`)
 
 
 class SyntheticDigits(IterableDataset):
@@ -618,7 +622,7 @@ class SyntheticDigits(IterableDataset):
         self.by_digit = [[g for label, g in glyphs if label == d] for d in range(10)]
         self.writer_by_digit = [[g for label, g in writer_glyphs if label == d] for d in range(10)]
         self.fonts = fonts
-        self.font_probabilities = font_weights(fonts, config.thin_font_weight)
+        self.font_probabilities = font_weights(fonts, config.thin_font_weight, config.font_boost)
         self.segment_fonts = list(segment_fonts)
         self.height = height
         self.config = config

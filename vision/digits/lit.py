@@ -149,6 +149,7 @@ class DigitsData(L.LightningDataModule):
         photo_fraction: float = data.SyntheticConfig.photo_fraction,
         thin_font_weight: float = data.SyntheticConfig.thin_font_weight,
         thin_stroke_fraction: float = data.SyntheticConfig.thin_stroke_fraction,
+        font_boost: dict[str, float] | None = None,
     ):
         """``handwritten_fraction``: of the synthetic strings, those composed from handwritten digits (the rest
         printed). ``splice_fraction``: of the real items, those spliced from training scans (two or three
@@ -163,7 +164,8 @@ class DigitsData(L.LightningDataModule):
         but the held-out ``HELD_OUT_PHOTOS``; :func:`~vision.digits.data.on_photo`): signs, plates, meters.
         ``thin_font_weight``: how many times likelier the printed fonts with the thinnest strokes are drawn
         (:func:`~vision.digits.data.font_weights`). ``thin_stroke_fraction``: of the printed strings not on
-        segment displays, those with every stroke shaved thinner (:func:`~vision.digits.data.thin_strokes`)."""
+        segment displays, those with every stroke shaved thinner (:func:`~vision.digits.data.thin_strokes`).
+        ``font_boost``: font file name -> how many times likelier that printed font is drawn."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -181,7 +183,7 @@ class DigitsData(L.LightningDataModule):
             handwritten_fraction=h.handwritten_fraction, writer_fraction=h.writer_fraction,
             recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction, sign_fraction=h.sign_fraction,
             photo_fraction=h.photo_fraction, thin_font_weight=h.thin_font_weight,
-            thin_stroke_fraction=h.thin_stroke_fraction,
+            thin_stroke_fraction=h.thin_stroke_fraction, font_boost=h.font_boost or {},
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,

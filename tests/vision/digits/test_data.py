@@ -207,7 +207,7 @@ def test_stroke_width_orders_faces_from_light_to_bold():
     assert 0.09 < book < 0.13 and 0.15 < bold < 0.22
 
 
-def test_thin_font_weight_draws_the_thinnest_fonts_that_much_more_often():
+def test_thin_font_weight_and_font_boost_draw_those_fonts_that_much_more_often():
     fonts = [_dejavu(n) for n in ("cmr10.ttf", "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf",
                                   "DejaVuSansMono.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSansMono-Bold.ttf")]
     assert data.font_weights(fonts, 1.0) is None  # uniform: the benchmark's draws stay as they were
@@ -228,6 +228,9 @@ def test_thin_font_weight_draws_the_thinnest_fonts_that_much_more_often():
         for _ in range(300):
             synthetic.render(rng)
     assert abs(np.mean([f == fonts[0] for f in picked]) - 3 / 9) < 0.08
+    boosted = data.font_weights(fonts, 3.0, {"DejaVuSans.ttf": 4.0, "no such font.ttf": 9.0})
+    assert boosted[1] == 4 * boosted[2] and boosted[0] == 3 * boosted[2] and np.isclose(boosted.sum(), 1.0)
+    assert data.font_weights(fonts, 1.0, {"DejaVuSans.ttf": 2.0})[1] == 2 * data.font_weights(fonts, 1.0, {"DejaVuSans.ttf": 2.0})[0]
 
 
 def test_thin_strokes_shaves_every_stroke_without_breaking_one():
