@@ -12,6 +12,8 @@ Test sets:
              meters, clocks and scales: faint unlit segments, display separators; with ``make data``)
   synth-photo  printed strings (a quarter on segment displays) photographed: set in colour on patches of the
              photos held out of training (``data.HELD_OUT_PHOTOS``), on a plate or straight on the scene
+  synth-words  printed strings with a word before or after them (a form label or unit such as ``Total:`` or
+             ``kg``, or random letters), and a fifth of words alone, whose reading is nothing ("")
   orand-loose  the orand images with 40 % of their height of paper (their median tone) on every side: a
              user's looser crop (the ORAND scans are cut tight to the ink)
 
@@ -52,7 +54,14 @@ from vision.digits import data
 from vision.digits.reader import CROP_MARGINS, read_digits
 
 
-SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg", "synth-photo")
+SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg", "synth-photo", "synth-words")
+SYNTHETIC_SETS = {  # how each synthetic set is drawn (data.SyntheticConfig)
+    "synth-hw": dict(handwritten_fraction=1.0),
+    "synth-pr": dict(handwritten_fraction=0.0),
+    "synth-seg": dict(handwritten_fraction=0.0, segment_fraction=1.0),
+    "synth-photo": dict(handwritten_fraction=0.0, segment_fraction=0.25, photo_fraction=1.0),
+    "synth-words": dict(handwritten_fraction=0.0, word_fraction=1.0, no_digits_fraction=0.2),
+}
 
 
 def test_sets(
@@ -68,14 +77,12 @@ def test_sets(
     glyphs = data.load_glyphs(data_root, "test")
     fonts, segment_fonts = data.list_fonts(data_root), data.list_segment_fonts(data_root)
     photos = data.load_photos(data_root, held_out=True) if "synth-photo" in names else []
-    kinds = {  # handwritten, segment display and photo fractions
-        "synth-hw": (1.0, 0.0, 0.0), "synth-pr": (0.0, 0.0, 0.0), "synth-seg": (0.0, 1.0, 0.0), "synth-photo": (0.0, 0.25, 1.0),
-    }
-    for name, (fraction, segment, photo) in kinds.items():
-        config = data.SyntheticConfig(handwritten_fraction=fraction, segment_fraction=segment, photo_fraction=photo)
+    for name, kind in SYNTHETIC_SETS.items():
+        config = data.SyntheticConfig(**kind)
+        if name not in names or (config.segment_fraction and not segment_fonts) or (config.photo_fraction and not photos):
+            continue
         generator = data.SyntheticDigits(glyphs, fonts, 32, config, segment_fonts=segment_fonts, photos=photos)
-        unavailable = (name == "synth-hw" and not generator.use_handwritten) or (segment and not segment_fonts) or (photo and not photos)
-        if name not in names or unavailable:
+        if name == "synth-hw" and not generator.use_handwritten:
             continue
         samples = [generator.render(np.random.default_rng([seed, i])) for i in range(n)]
         sets[name] = ([s[0] for s in samples], [s[1] for s in samples])

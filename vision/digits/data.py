@@ -19,6 +19,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import string
+from functools import cache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,12 @@ RECROP_MARGINS = ((0.0, 0.3), (0.0, 0.25))  # ranges of the rows' and the column
 THIN_FONT_SHARE = 0.15  # the share of fonts with the thinnest strokes (:func:`stroke_width`) that ``thin_font_weight`` favours
 HELD_OUT_PHOTOS = "plasma_"  # photos (``make data``: ``photos/``) kept out of training as backgrounds: the benchmark's
 PHOTO_SIDE = 960  # photos are shrunk to at most this many pixels a side when loaded
+FORM_WORDS = (  # labels and units printed beside numbers on forms, receipts, signs and displays
+    "Total", "Amount", "Sum", "No.", "Nr", "Date", "Ref", "Tel", "Fax", "Invoice", "Order", "Account", "Phone", "ID",
+    "PIN", "Code", "Box", "Apt", "Room", "Page", "Qty", "Price", "EUR", "USD", "kg", "km", "cm", "mm", "min", "Serial",
+    "Model", "Lot", "Item", "Floor", "Street", "Route", "Bus", "Gate", "Seat", "Flight", "pcs", "Vol", "Balance", "Due",
+)
+WORD_CHARS = string.ascii_letters + ":."  # what a word of :func:`random_word` may draw
 
 
 def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.ndarray:
@@ -280,6 +288,16 @@ def draws_digits_and_separators(font_path: Path, separator_chars: str = SEPARATO
     return len(digits) == 10 and missing not in digits and all(m != missing and any(m) for m in separators)
 
 
+@cache
+def draws_letters(font_path: Path) -> bool:
+    """Whether the font draws every Latin letter (and ``:``, ``.``) as a glyph of its own, not the missing-glyph box
+    or nothing (digit-only and symbol fonts do not): only such fonts draw the words of :func:`random_word`."""
+    font = ImageFont.truetype(str(font_path), 24)
+    missing = bytes(font.getmask("\U0010fffd"))
+    masks = [bytes(font.getmask(ch)) for ch in WORD_CHARS]
+    return all(m != missing and any(m) for m in masks)
+
+
 def stroke_width(font_path: Path) -> float:
     """The font's stroke width relative to its digits' height: 2 x ink area / outline length of "0123456789"
     drawn at 64 px, over the digits' ink height (a hairline face about 0.02, a regular one 0.1, a bold one
@@ -370,6 +388,17 @@ def load_photos(data_root: str | Path | None, held_out: bool = False) -> list[np
 def random_text(rng: np.random.Generator, max_digits: int = MAX_DIGITS) -> str:
     length = int(rng.integers(1, max_digits + 1))
     return "".join(str(d) for d in rng.integers(0, 10, length))
+
+
+def random_word(rng: np.random.Generator) -> str:
+    """An unlabelled word to print beside (or instead of) digits: half the time a form label or unit of
+    :data:`FORM_WORDS`, else 1-8 random letters in lower, upper or title case; sometimes ending in ``:``."""
+    if rng.random() < 0.5:
+        word = str(rng.choice(FORM_WORDS))
+    else:
+        word = "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(1, 9))))
+        word = (str.lower, str.upper, str.title)[int(rng.integers(3))](word)
+    return word + ":" * int(rng.random() < 0.2)
 
 
 def _punctuate(rng: np.random.Generator, text: str, segment: bool = False, sign: bool = False) -> list[str]:
@@ -469,14 +498,18 @@ def render_printed(
     segment: bool = False,
     sign: bool = False,
     font_probabilities: np.ndarray | None = None,
+    before: str = "",
+    after: str = "",
 ) -> np.ndarray:
     """Render ``text`` (with unlabelled separators) in a random font (uniformly, or by
     ``font_probabilities``), size, tracking and weight. ``segment``: ``fonts`` are segment display fonts;
     only display separators, and often the unlit segments faintly visible behind each digit (an ``8`` at
-    8-30 % of the ink), as on LCDs. ``sign``: a leading ``$``/``#``."""
+    8-30 % of the ink), as on LCDs. ``sign``: a leading ``$``/``#``. ``before`` and ``after``: unlabelled
+    words drawn a space before and after the digits (with an empty ``text``: the words alone)."""
     index = rng.integers(len(fonts)) if font_probabilities is None else rng.choice(len(fonts), p=font_probabilities)
     font = ImageFont.truetype(str(fonts[int(index)]), int(rng.integers(28, 56)))
-    tokens = _punctuate(rng, text, segment, sign)
+    tokens = _punctuate(rng, text, segment, sign) if text else []
+    tokens = [before, " "] * bool(before) + tokens + [" ", after] * bool(after)
     ghost = int(255 * rng.uniform(0.08, 0.3)) if segment and rng.random() < 0.4 else 0
     tracking = rng.uniform(-0.05, 0.4) * font.size
     widths = [font.getlength(t) for t in tokens]
@@ -592,6 +625,8 @@ class SyntheticConfig:
     thin_font_weight: float = 1.0  # how much likelier the thinnest fonts are drawn (:func:`font_weights`)
     thin_stroke_fraction: float = 0.0  # of the printed strings not on segment displays, those thinned (:func:`thin_strokes`)
     font_boost: Mapping[str, float] = field(default_factory=dict)  # font file name -> times likelier drawn (:func:`font_weights`)
+    word_fraction: float = 0.0  # of the printed strings not on segment displays, those with an unlabelled word before or after
+    no_digits_fraction: float = 0.0  # strings that are printed words only, labelled "" (there is nothing to read)
 
 
 class SyntheticDigits(IterableDataset):
@@ -599,7 +634,10 @@ class SyntheticDigits(IterableDataset):
 
     Handwritten strings are composed from ``glyphs`` or, for ``config.writer_fraction`` of them when
     given, from ``writer_glyphs`` (digits cut from real strings by the writers the reader must serve).
-    Printed strings use ``fonts``, or for ``config.segment_fraction`` of them when given, ``segment_fonts``.
+    Printed strings use ``fonts``, or for ``config.segment_fraction`` of them when given, ``segment_fonts``;
+    ``config.word_fraction`` of the others have a word printed before or after them (``Total 1250``, ``12 kg``),
+    and ``config.no_digits_fraction`` of all strings are words alone, labelled "" (both in the fonts that
+    draw letters, :func:`draws_letters`), so that letters are not read as digits.
     ``config.photo_fraction`` of all strings, when ``photos`` are given, are set on one of them in colour
     (:meth:`render` gives those as RGB, as a user has them; :meth:`sample` reads them gray, as the reader does).
     Each worker gets its own random stream from ``seed``; with ``length`` set the dataset is finite and
@@ -623,6 +661,11 @@ class SyntheticDigits(IterableDataset):
         self.writer_by_digit = [[g for label, g in writer_glyphs if label == d] for d in range(10)]
         self.fonts = fonts
         self.font_probabilities = font_weights(fonts, config.thin_font_weight, config.font_boost)
+        self.word_font_probabilities = None
+        if config.word_fraction or config.no_digits_fraction:
+            weights = np.ones(len(fonts)) if self.font_probabilities is None else self.font_probabilities.copy()
+            weights *= [draws_letters(f) for f in fonts]
+            self.word_font_probabilities = weights / weights.sum() if weights.sum() else None
         self.segment_fonts = list(segment_fonts)
         self.height = height
         self.config = config
@@ -634,18 +677,26 @@ class SyntheticDigits(IterableDataset):
     def render(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         """One uint8 image as a user would have it — a document (H, W), or a photo (H, W, 3) RGB — and its
         digit string."""
-        text = random_text(rng, self.config.max_digits)
-        if self.use_handwritten and rng.random() < self.config.handwritten_fraction:
-            writers = self.use_writers and rng.random() < self.config.writer_fraction
+        config, word_fonts = self.config, self.word_font_probabilities
+        text = random_text(rng, config.max_digits)
+        if word_fonts is not None and config.no_digits_fraction and rng.random() < config.no_digits_fraction:
+            text, words = "", [random_word(rng) for _ in range(int(rng.integers(1, 3)))]
+            ink = render_printed(rng, self.fonts, text, font_probabilities=word_fonts, before=" ".join(words))
+        elif self.use_handwritten and rng.random() < config.handwritten_fraction:
+            writers = self.use_writers and rng.random() < config.writer_fraction
             ink = compose_handwritten(rng, self.writer_by_digit if writers else self.by_digit, text)
         else:
-            segment = bool(self.config.segment_fraction and self.segment_fonts) and rng.random() < self.config.segment_fraction
-            sign = not segment and bool(self.config.sign_fraction) and rng.random() < self.config.sign_fraction
+            segment = bool(config.segment_fraction and self.segment_fonts) and rng.random() < config.segment_fraction
+            sign = not segment and bool(config.sign_fraction) and rng.random() < config.sign_fraction
             fonts, probabilities = (self.segment_fonts, None) if segment else (self.fonts, self.font_probabilities)
-            ink = render_printed(rng, fonts, text, segment, sign, probabilities)
-            if not segment and self.config.thin_stroke_fraction and rng.random() < self.config.thin_stroke_fraction:
+            before = after = ""
+            if not segment and word_fonts is not None and config.word_fraction and rng.random() < config.word_fraction:
+                probabilities = word_fonts
+                before, after = (random_word(rng), "") if rng.random() < 0.6 else ("", random_word(rng))
+            ink = render_printed(rng, fonts, text, segment, sign, probabilities, before=before, after=after)
+            if not segment and config.thin_stroke_fraction and rng.random() < config.thin_stroke_fraction:
                 ink = thin_strokes(rng, ink)
-        if self.photos and self.config.photo_fraction and rng.random() < self.config.photo_fraction:
+        if self.photos and config.photo_fraction and rng.random() < config.photo_fraction:
             return on_photo(rng, ink, self.photos), text
         return degrade(rng, ink), text
 

@@ -150,6 +150,8 @@ class DigitsData(L.LightningDataModule):
         thin_font_weight: float = data.SyntheticConfig.thin_font_weight,
         thin_stroke_fraction: float = data.SyntheticConfig.thin_stroke_fraction,
         font_boost: dict[str, float] | None = None,
+        word_fraction: float = data.SyntheticConfig.word_fraction,
+        no_digits_fraction: float = data.SyntheticConfig.no_digits_fraction,
     ):
         """``handwritten_fraction``: of the synthetic strings, those composed from handwritten digits (the rest
         printed). ``splice_fraction``: of the real items, those spliced from training scans (two or three
@@ -165,7 +167,10 @@ class DigitsData(L.LightningDataModule):
         ``thin_font_weight``: how many times likelier the printed fonts with the thinnest strokes are drawn
         (:func:`~vision.digits.data.font_weights`). ``thin_stroke_fraction``: of the printed strings not on
         segment displays, those with every stroke shaved thinner (:func:`~vision.digits.data.thin_strokes`).
-        ``font_boost``: font file name -> how many times likelier that printed font is drawn."""
+        ``font_boost``: font file name -> how many times likelier that printed font is drawn.
+        ``word_fraction``: of the printed strings not on segment displays, those with an unlabelled word
+        printed before or after the digits; ``no_digits_fraction``: of the synthetic strings, printed words
+        alone, labelled "" (:func:`~vision.digits.data.random_word`)."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -184,6 +189,7 @@ class DigitsData(L.LightningDataModule):
             recrop_fraction=h.recrop_fraction, segment_fraction=h.segment_fraction, sign_fraction=h.sign_fraction,
             photo_fraction=h.photo_fraction, thin_font_weight=h.thin_font_weight,
             thin_stroke_fraction=h.thin_stroke_fraction, font_boost=h.font_boost or {},
+            word_fraction=h.word_fraction, no_digits_fraction=h.no_digits_fraction,
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,

@@ -177,7 +177,7 @@ def _dejavu(name: str):
 
 def test_segment_fraction_picks_the_display_fonts_per_printed_string(monkeypatch):
     calls = []
-    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None, **words: calls.append((fonts, segment)) or np.ones((40, 90), np.float32))
     printed, display = [_dejavu("DejaVuSerif.ttf")], [_dejavu("DejaVuSansMono.ttf")]
     for fraction, expected in [(0.0, 0.0), (1.0, 1.0), (0.3, 0.3)]:
         calls.clear()
@@ -248,7 +248,7 @@ def test_thin_strokes_shaves_every_stroke_without_breaking_one():
 
 def test_thin_stroke_fraction_thins_that_share_of_printed_strings_but_not_segment_displays(monkeypatch):
     thinned = []
-    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None: np.full((40, 90), float(segment), np.float32))
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None, **words: np.full((40, 90), float(segment), np.float32))
     monkeypatch.setattr(data, "thin_strokes", lambda rng, ink: thinned.append(ink.max()) or ink)
     config = data.SyntheticConfig(handwritten_fraction=0.0, segment_fraction=0.5, thin_stroke_fraction=0.4)
     synthetic = data.SyntheticDigits([], [_dejavu("DejaVuSerif.ttf")], 32, config, segment_fonts=[_dejavu("DejaVuSansMono.ttf")])
@@ -261,7 +261,7 @@ def test_thin_stroke_fraction_thins_that_share_of_printed_strings_but_not_segmen
 
 def test_sign_fraction_leads_that_share_of_plain_printed_strings_with_a_sign(monkeypatch):
     calls = []
-    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None: calls.append((segment, sign)) or np.ones((40, 90), np.float32))
+    monkeypatch.setattr(data, "render_printed", lambda rng, fonts, text, segment=False, sign=False, font_probabilities=None, **words: calls.append((segment, sign)) or np.ones((40, 90), np.float32))
     config = data.SyntheticConfig(handwritten_fraction=0.0, segment_fraction=0.5, sign_fraction=0.6)
     synthetic = data.SyntheticDigits([], [_dejavu("DejaVuSerif.ttf")], 32, config, segment_fonts=[_dejavu("DejaVuSansMono.ttf")])
     rng = np.random.default_rng(0)
@@ -359,3 +359,29 @@ def test_photos_are_split_into_training_and_held_out_backgrounds(tmp_path):
     assert len(train) == 2 and len(held_out) == 1
     assert max(train[0].shape[:2]) == data.PHOTO_SIDE and train[0].shape[2] == 3
     assert data.load_photos(None) == [] and data.load_photos(tmp_path / "none") == []
+
+
+def test_words_are_printed_beside_the_digits_unlabelled_and_word_only_strings_are_labelled_empty():
+    font = [_dejavu("DejaVuSans.ttf")]
+    plain = data.render_printed(np.random.default_rng(5), font, "1250")
+    worded = data.render_printed(np.random.default_rng(5), font, "1250", before="Total")
+    assert worded.shape[0] == plain.shape[0] and worded.shape[1] > plain.shape[1] + 40  # same font and size, a word more
+    assert data.draws_letters(font[0]) and not data.draws_letters(_dejavu("DejaVuSansDisplay.ttf"))
+    fonts = [font[0], _dejavu("DejaVuSansDisplay.ttf")]  # the second draws no letters: never chosen for words
+    words_only = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0, no_digits_fraction=1.0))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        image, text = words_only.render(rng)
+        assert text == "" and image.std() > 10  # ink on the paper
+    mixed = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0, no_digits_fraction=0.25))
+    texts = [mixed.render(np.random.default_rng([1, i]))[1] for i in range(200)]
+    assert 0.15 < np.mean([t == "" for t in texts]) < 0.35 and all(t == "" or t.isdigit() for t in texts)
+    batch = data.collate([(np.zeros((32, 40), np.float32), ""), (np.zeros((32, 60), np.float32), "70")])
+    assert batch["targets"].tolist() == [8, 1] and batch["target_lengths"].tolist() == [0, 2]
+
+
+def test_random_words_are_letters_that_every_letter_drawing_font_draws():
+    rng = np.random.default_rng(0)
+    words = [data.random_word(rng) for _ in range(300)]
+    assert all(w and set(w) <= set(data.WORD_CHARS) for w in words)
+    assert any(w.rstrip(":") in data.FORM_WORDS for w in words) and any(w.rstrip(":") not in data.FORM_WORDS for w in words)
