@@ -55,6 +55,7 @@ FORM_WORDS = (  # labels and units printed beside numbers on forms, receipts, si
     "Model", "Lot", "Item", "Floor", "Street", "Route", "Bus", "Gate", "Seat", "Flight", "pcs", "Vol", "Balance", "Due",
 )
 WORD_CHARS = string.ascii_letters + ":."  # what a word of :func:`random_word` may draw
+DIGIT_LIKE_LETTERS = "OoQDIlijSsZzBbGgqTt"  # letters many faces draw like a digit (0, 1, 5, 2, 8, 6, 9, 7)
 
 
 def normalize_image(gray: np.ndarray, height: int, max_width: int = 640) -> np.ndarray:
@@ -390,13 +391,19 @@ def random_text(rng: np.random.Generator, max_digits: int = MAX_DIGITS) -> str:
     return "".join(str(d) for d in rng.integers(0, 10, length))
 
 
-def random_word(rng: np.random.Generator) -> str:
+def random_word(rng: np.random.Generator, unlike_digits: bool = False) -> str:
     """An unlabelled word to print beside (or instead of) digits: half the time a form label or unit of
-    :data:`FORM_WORDS`, else 1-8 random letters in lower, upper or title case; sometimes ending in ``:``."""
+    :data:`FORM_WORDS`, else 1-8 random letters in lower, upper or title case; sometimes ending in ``:``.
+    ``unlike_digits``: only words with no letter of :data:`DIGIT_LIKE_LETTERS` in either case (a reader taught that
+    an ``o`` or ``l`` beside digits is nothing learns to drop 0s and 1s)."""
+    def allowed(word: str) -> bool:
+        return not unlike_digits or not set(word + word.swapcase()) & set(DIGIT_LIKE_LETTERS)
+
     if rng.random() < 0.5:
-        word = str(rng.choice(FORM_WORDS))
+        word = str(rng.choice([w for w in FORM_WORDS if allowed(w)]))
     else:
-        word = "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(1, 9))))
+        letters = [c for c in string.ascii_lowercase if allowed(c)]
+        word = "".join(rng.choice(letters, int(rng.integers(1, 9))))
         word = (str.lower, str.upper, str.title)[int(rng.integers(3))](word)
     return word + ":" * int(rng.random() < 0.2)
 
@@ -627,6 +634,7 @@ class SyntheticConfig:
     font_boost: Mapping[str, float] = field(default_factory=dict)  # font file name -> times likelier drawn (:func:`font_weights`)
     word_fraction: float = 0.0  # of the printed strings not on segment displays, those with an unlabelled word before or after
     no_digits_fraction: float = 0.0  # strings that are printed words only, labelled "" (there is nothing to read)
+    words_unlike_digits: bool = False  # those words draw no letter like a digit (:func:`random_word`)
 
 
 class SyntheticDigits(IterableDataset):
@@ -680,7 +688,7 @@ class SyntheticDigits(IterableDataset):
         config, word_fonts = self.config, self.word_font_probabilities
         text = random_text(rng, config.max_digits)
         if word_fonts is not None and config.no_digits_fraction and rng.random() < config.no_digits_fraction:
-            text, words = "", [random_word(rng) for _ in range(int(rng.integers(1, 3)))]
+            text, words = "", [random_word(rng, config.words_unlike_digits) for _ in range(int(rng.integers(1, 3)))]
             ink = render_printed(rng, self.fonts, text, font_probabilities=word_fonts, before=" ".join(words))
         elif self.use_handwritten and rng.random() < config.handwritten_fraction:
             writers = self.use_writers and rng.random() < config.writer_fraction
@@ -692,7 +700,9 @@ class SyntheticDigits(IterableDataset):
             before = after = ""
             if not segment and word_fonts is not None and config.word_fraction and rng.random() < config.word_fraction:
                 probabilities = word_fonts
-                before, after = (random_word(rng), "") if rng.random() < 0.6 else ("", random_word(rng))
+                word_first = rng.random() < 0.6
+                word = random_word(rng, config.words_unlike_digits)
+                before, after = (word, "") if word_first else ("", word)
             ink = render_printed(rng, fonts, text, segment, sign, probabilities, before=before, after=after)
             if not segment and config.thin_stroke_fraction and rng.random() < config.thin_stroke_fraction:
                 ink = thin_strokes(rng, ink)

@@ -152,6 +152,7 @@ class DigitsData(L.LightningDataModule):
         font_boost: dict[str, float] | None = None,
         word_fraction: float = data.SyntheticConfig.word_fraction,
         no_digits_fraction: float = data.SyntheticConfig.no_digits_fraction,
+        words_unlike_digits: bool = data.SyntheticConfig.words_unlike_digits,
     ):
         """``handwritten_fraction``: of the synthetic strings, those composed from handwritten digits (the rest
         printed). ``splice_fraction``: of the real items, those spliced from training scans (two or three
@@ -170,7 +171,8 @@ class DigitsData(L.LightningDataModule):
         ``font_boost``: font file name -> how many times likelier that printed font is drawn.
         ``word_fraction``: of the printed strings not on segment displays, those with an unlabelled word
         printed before or after the digits; ``no_digits_fraction``: of the synthetic strings, printed words
-        alone, labelled "" (:func:`~vision.digits.data.random_word`)."""
+        alone, labelled "" (:func:`~vision.digits.data.random_word`); ``words_unlike_digits``: those words draw
+        no letter that looks like a digit."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -190,6 +192,7 @@ class DigitsData(L.LightningDataModule):
             photo_fraction=h.photo_fraction, thin_font_weight=h.thin_font_weight,
             thin_stroke_fraction=h.thin_stroke_fraction, font_boost=h.font_boost or {},
             word_fraction=h.word_fraction, no_digits_fraction=h.no_digits_fraction,
+            words_unlike_digits=h.words_unlike_digits,
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,

@@ -385,3 +385,12 @@ def test_random_words_are_letters_that_every_letter_drawing_font_draws():
     words = [data.random_word(rng) for _ in range(300)]
     assert all(w and set(w) <= set(data.WORD_CHARS) for w in words)
     assert any(w.rstrip(":") in data.FORM_WORDS for w in words) and any(w.rstrip(":") not in data.FORM_WORDS for w in words)
+
+
+def test_words_unlike_digits_draw_no_letter_like_a_digit_in_either_case():
+    rng = np.random.default_rng(1)
+    words = [data.random_word(rng, unlike_digits=True) for _ in range(300)]
+    assert all(w and not set(w) & set(data.DIGIT_LIKE_LETTERS) for w in words)
+    assert any(w.rstrip(":") in data.FORM_WORDS for w in words) and any(w.isupper() for w in words)
+    every = "".join(data.random_word(rng) for _ in range(300))
+    assert set(every) & set(data.DIGIT_LIKE_LETTERS)  # the default draws them
