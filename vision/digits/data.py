@@ -700,7 +700,7 @@ class SyntheticDigits(IterableDataset):
             before = after = ""
             if not segment and word_fonts is not None and config.word_fraction and rng.random() < config.word_fraction:
                 probabilities = word_fonts
-                word_first = rng.random() < 0.6
+                word_first = rng.random() < 0.6  # drawn before the word: synth-words' benchmark draws depend on the order
                 word = random_word(rng, config.words_unlike_digits)
                 before, after = (word, "") if word_first else ("", word)
             ink = render_printed(rng, fonts, text, segment, sign, probabilities, before=before, after=after)
