@@ -7,11 +7,13 @@ or newline in a path as ``\\t``, ``\\n``), or JSON lines with ``--json``. Confid
 probability of the string (averaged over the crops below): below ~0.5, check the reading.
 Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
 reads images as they are), with five different margins, and the string most probable across the five
-crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate). A colour image
-read with confidence below 0.5 is read again on four gray views of its colours (digits that differ from
-their background in hue more than in brightness, as on signs and plates; two crops each), and the most
-confident reading is kept (``--no-colour``: luma only). An image still read below 0.5 whose digits sit
-inside a frame (the dark surround of a light label or display) is read again inside it.
+crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate). A string that
+rises or falls by 3 degrees or more is read again turned level, and that reading is kept when it is at
+least 0.2 more confident (``--no-level``: never). A colour image read with confidence below 0.5 is read
+again on four gray views of its colours (digits that differ from their background in hue more than in
+brightness, as on signs and plates; two crops each), and the most confident reading is kept
+(``--no-colour``: luma only). An image still read below 0.5 whose digits sit inside a frame (the dark
+surround of a light label or display) is read again inside it.
 Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
 """
 
@@ -59,6 +61,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="crops of each image read together (default: %(default)s)")
     parser.add_argument("--no-colour", dest="colour", action="store_false",
                         help="read colour images in luma only, never on their colour views")
+    parser.add_argument("--no-level", dest="level", action="store_false",
+                        help="never read a tilted string again turned level")
     parser.add_argument("--weights", action="append", metavar="WEIGHTS",
                         help=f"shipped weights name or path (default: {DEFAULT_WEIGHTS}); given again, the "
                         "weights read as an ensemble, each crop by each")
@@ -144,7 +148,7 @@ def main(args: argparse.Namespace) -> int:
                 readings = read_digits(
                     [image for _, image in chunk], models, beam=args.beam, batch_size=args.batch_size,
                     min_len=args.min_len, max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
-                    colour=args.colour,
+                    colour=args.colour, level=args.level,
                 )
                 emit([path for path, _ in chunk], readings, args.json)
                 read, chunk = read + len(chunk), []

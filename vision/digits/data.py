@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from recurrent.streams import pass_rng
-from vision.digits.ink import crop_to_ink
+from vision.digits.ink import crop_to_ink, turned
 from vision.paths import list_images
 
 MAX_DIGITS = 12
@@ -635,6 +635,7 @@ class SyntheticConfig:
     word_fraction: float = 0.0  # of the printed strings not on segment displays, those with an unlabelled word before or after
     no_digits_fraction: float = 0.0  # strings that are printed words only, labelled "" (there is nothing to read)
     words_unlike_digits: bool = False  # those words draw no letter like a digit (:func:`random_word`)
+    tilt: tuple[float, float] = (0.0, 0.0)  # degrees (least, most) by which every string is turned, either way
 
 
 class SyntheticDigits(IterableDataset):
@@ -707,8 +708,12 @@ class SyntheticDigits(IterableDataset):
             if not segment and config.thin_stroke_fraction and rng.random() < config.thin_stroke_fraction:
                 ink = thin_strokes(rng, ink)
         if self.photos and config.photo_fraction and rng.random() < config.photo_fraction:
-            return on_photo(rng, ink, self.photos), text
-        return degrade(rng, ink), text
+            image = on_photo(rng, ink, self.photos)
+        else:
+            image = degrade(rng, ink)
+        if config.tilt[1] > 0:  # drawn last: a tilted string is the same seed's untilted one, turned
+            image = turned(image, rng.uniform(*config.tilt) * rng.choice([-1, 1]))
+        return image, text
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         image, text = self.render(rng)

@@ -106,6 +106,40 @@ def crop_to_ink(
     return crops_to_ink(gray, [margin], min_area, locate_height)[0]
 
 
+def ink_tilt(gray: np.ndarray, min_area: float = 0.02, locate_height: int = 256, min_aspect: float = 1.5) -> float:
+    """The angle in degrees (counter-clockwise, as :func:`cv2.getRotationMatrix2D` turns) by which the
+    string in ``gray`` (H, W) rises from left to right: the slope of the line fitted, by least squares
+    weighted by each column's ink, through the middle row of the ink in each column (slanted digits lean
+    about that middle, so slant does not count as tilt). The ink is that of :func:`crops_to_ink`; 0 where
+    it is less than ``min_aspect`` times as wide as high (one or two digits: no line to fit)."""
+    small, scale = _small(gray, locate_height)
+    ink = _located(ink_map(small))
+    labels = _kept(ink, small.shape, min_area)
+    if not len(labels):
+        return 0.0
+    mask = np.isin(ink.labels, labels)
+    columns = np.flatnonzero(mask.any(axis=0))
+    rows = np.flatnonzero(mask.any(axis=1))
+    if columns[-1] - columns[0] + 1 < min_aspect * (rows[-1] - rows[0] + 1):
+        return 0.0
+    weight = mask[:, columns].sum(axis=0).astype(np.float64)
+    middle = (mask[:, columns] * np.arange(mask.shape[0])[:, None]).sum(axis=0) / weight
+    slope = np.polyfit(columns.astype(np.float64), middle, 1, w=np.sqrt(weight))[0]
+    return float(np.degrees(np.arctan(-slope)))
+
+
+def turned(image: np.ndarray, degrees: float) -> np.ndarray:
+    """``image`` (H, W) or (H, W, C) turned counter-clockwise by ``degrees`` about its centre, on a canvas
+    grown to hold all of it, the new corners filled with the median tone (the paper); same dtype."""
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = (int(np.ceil(height * sin + width * cos)), int(np.ceil(height * cos + width * sin)))
+    matrix[:, 2] += (size[0] - width) / 2, (size[1] - height) / 2
+    paper = np.median(image.reshape(height * width, -1), axis=0).tolist()
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=paper)
+
+
 def crops_to_ink(
     gray: np.ndarray,
     margins: Sequence[tuple[float, float]],
@@ -117,26 +151,13 @@ def crops_to_ink(
     the crops of the ink inside a frame (the edge of a label, a display or a box around the digits, which
     touches the image border: :func:`_framed`), leaving the frame and all else at the border out; no
     crops (``[]``) where nothing is framed."""
-    height, width = gray.shape
-    scale = min(1.0, locate_height / height)
-    small = gray.astype(np.float32)
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+    small, scale = _small(gray, locate_height)
     ink = _located(ink_map(small))
-    labels = np.arange(1, len(ink.area))
-    boxes = (ink.right - ink.left) * (ink.bottom - ink.top)
-    at_border = (ink.left == 0) | (ink.top == 0) | (ink.right == small.shape[1]) | (ink.bottom == small.shape[0])
-    edge = at_border & (ink.area >= 0.7 * boxes) & (ink.area > 0.5 * ink.area[1:].sum())
-    labels = labels[~edge[labels]]
-    if inside_frame:
-        inner = labels[~at_border[labels]]
-        if not _framed(ink, inner, labels[at_border[labels]], min_area):
-            return []
-        labels = inner
+    labels = _kept(ink, small.shape, min_area, inside_frame)
+    if labels is None:
+        return []
     if not len(labels):
         return [gray for _ in margins]
-    labels = labels[ink.area[labels] >= min_area * ink.area[labels].max()]
     top, bottom = ink.top[labels].min() / scale, ink.bottom[labels].max() / scale
     left, right = ink.left[labels].min() / scale, ink.right[labels].max() / scale
     crops = []
@@ -145,6 +166,34 @@ def crops_to_ink(
         rows_kept = slice(max(int(top - rows), 0), int(np.ceil(bottom + rows)))
         crops.append(gray[rows_kept, max(int(left - columns), 0) : int(np.ceil(right + columns))])
     return crops
+
+
+def _small(gray: np.ndarray, locate_height: int) -> tuple[np.ndarray, float]:
+    """``gray`` as float32, shrunk to at most ``locate_height`` rows, and the scale it was shrunk by."""
+    height, width = gray.shape
+    scale = min(1.0, locate_height / height)
+    small = gray.astype(np.float32)
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+    return small, scale
+
+
+def _kept(ink: InkComponents, shape: tuple[int, int], min_area: float, inside_frame: bool = False) -> np.ndarray | None:
+    """The labels of the string's ink: not a solid block at the border holding over half of all the ink,
+    nor smaller than ``min_area`` times the largest; with ``inside_frame``, only those inside a frame
+    (None where nothing is framed)."""
+    labels = np.arange(1, len(ink.area))
+    boxes = (ink.right - ink.left) * (ink.bottom - ink.top)
+    at_border = (ink.left == 0) | (ink.top == 0) | (ink.right == shape[1]) | (ink.bottom == shape[0])
+    edge = at_border & (ink.area >= 0.7 * boxes) & (ink.area > 0.5 * ink.area[1:].sum())
+    labels = labels[~edge[labels]]
+    if inside_frame:
+        inner = labels[~at_border[labels]]
+        if not _framed(ink, inner, labels[at_border[labels]], min_area):
+            return None
+        labels = inner
+    return labels[ink.area[labels] >= min_area * ink.area[labels].max()] if len(labels) else labels
 
 
 def _located(ink_image: np.ndarray) -> InkComponents:

@@ -153,6 +153,7 @@ class DigitsData(L.LightningDataModule):
         word_fraction: float = data.SyntheticConfig.word_fraction,
         no_digits_fraction: float = data.SyntheticConfig.no_digits_fraction,
         words_unlike_digits: bool = data.SyntheticConfig.words_unlike_digits,
+        tilt: tuple[float, float] = data.SyntheticConfig.tilt,
     ):
         """``handwritten_fraction``: of the synthetic strings, those composed from handwritten digits (the rest
         printed). ``splice_fraction``: of the real items, those spliced from training scans (two or three
@@ -172,7 +173,8 @@ class DigitsData(L.LightningDataModule):
         ``word_fraction``: of the printed strings not on segment displays, those with an unlabelled word
         printed before or after the digits; ``no_digits_fraction``: of the synthetic strings, printed words
         alone, labelled "" (:func:`~vision.digits.data.random_word`); ``words_unlike_digits``: those words draw
-        no letter that looks like a digit."""
+        no letter that looks like a digit. ``tilt``: (least, most) degrees by which every synthetic string is
+        turned, either way (the reader's levelled second look covers larger tilts)."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -192,7 +194,7 @@ class DigitsData(L.LightningDataModule):
             photo_fraction=h.photo_fraction, thin_font_weight=h.thin_font_weight,
             thin_stroke_fraction=h.thin_stroke_fraction, font_boost=h.font_boost or {},
             word_fraction=h.word_fraction, no_digits_fraction=h.no_digits_fraction,
-            words_unlike_digits=h.words_unlike_digits,
+            words_unlike_digits=h.words_unlike_digits, tilt=tuple(h.tilt),
         )
         synthetic = data.SyntheticDigits(
             data.load_glyphs(self.root, "train"), fonts, h.height, config, writer_glyphs=writers,

@@ -15,7 +15,7 @@ from recurrent.registry import load_model
 from vision.digits.colour import colour_views, is_colour
 from vision.digits.data import collate, colour_array, gray_array, load_image, normalize_image, pil_array
 from vision.digits.decode import decode_string, string_probability
-from vision.digits.ink import DEFAULT_MARGIN, crops_to_ink
+from vision.digits.ink import DEFAULT_MARGIN, crops_to_ink, ink_tilt, turned
 from vision.digits.model import CRNN
 
 DEFAULT_WEIGHTS = "crnn-digits"
@@ -37,6 +37,8 @@ CROP_MARGINS = (DEFAULT_MARGIN, (0.04, 0.02), (0.2, 0.12), (0.18, 0.05), (0.1, 0
 # (chosen on draws apart from the benchmark's, README "Photographed strings"). Any image still read below it
 # whose digits sit inside a frame is read again inside it (+1.7 points on fresh photographed draws, README).
 UNSURE_BELOW = 0.5
+LEVEL_FROM = 3.0  # degrees of tilt from which an image is also read turned level
+LEVEL_MARGIN = 0.2  # how much more confident that reading must be to replace the plain one
 COLOUR_CROPS = 2
 
 
@@ -101,6 +103,7 @@ def read_digits(
     crop: bool = True,
     views: int = len(CROP_MARGINS),
     colour: bool = True,
+    level: bool = True,
 ) -> list[Reading]:
     """Read the digit string in each image (paths, PIL images, or arrays: gray (H, W), colour (H, W, 3) or
     with alpha).
@@ -109,7 +112,11 @@ def read_digits(
     crop reads as well as a tight one: ``views`` crops, with the first ``views`` margins of
     :data:`CROP_MARGINS`, read together (:func:`read_views`), so that a reading that flips when the
     margin moves by a pixel is settled by the string most probable across the crops. Without ``crop``
-    each image is read once as it is. Images are read in luma (gray); with ``colour``, a colour image whose
+    each image is read once as it is. With ``level``, an image whose string rises or falls by at least
+    :data:`LEVEL_FROM` degrees (:func:`~vision.digits.ink.ink_tilt`) is read again turned level, and that
+    reading is kept when it is at least :data:`LEVEL_MARGIN` more confident (the reader learnt strings within
+    a few degrees of level; the margin keeps the plain reading where the tilt is misjudged, as on busy
+    photos). Images are read in luma (gray); with ``colour``, a colour image whose
     luma reading has confidence below :data:`UNSURE_BELOW` is read again on four gray views of its colours
     (:func:`~vision.digits.colour.colour_views`: digits that stand out in hue more than in brightness; each
     with the first :data:`COLOUR_CROPS` crops) and the most confident of the five readings is kept. With
@@ -132,19 +139,24 @@ def read_digits(
         raise ValueError("read_digits needs at least one model")
     arrays = [load_image(x) if isinstance(x, (str, Path)) else pil_array(x) if isinstance(x, Image.Image) else colour_array(x)
               for x in images]
-    seen = [_views(gray_array(a), crop, views) for a in arrays]  # seen[i][v]: view v of image i
+    grays = [gray_array(a) for a in arrays]
+    seen = [_views(g, crop, views) for g in grays]  # seen[i][v]: view v of image i
     order = sorted(range(len(seen)), key=lambda i: seen[i][0].shape[1] / seen[i][0].shape[0])
     results: dict[int, tuple[str, float]] = {}
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         for index, result in zip(chunk, _read_seen(models, [seen[i] for i in chunk], beam, min_len, max_len)):
             results[index] = result
+        if level:
+            tilts = {i: ink_tilt(grays[i]) for i in chunk}
+            looks = {i: [_views(turned(grays[i], -t), crop, views)] for i, t in tilts.items() if abs(t) >= LEVEL_FROM}
+            _keep_most_confident(results, looks, models, beam, min_len, max_len, margin=LEVEL_MARGIN)
         unsure = [i for i in chunk if colour and results[i][1] < UNSURE_BELOW and is_colour(arrays[i])]
         looks = {i: [_views(p, crop, min(views, COLOUR_CROPS)) for p in colour_views(arrays[i])] for i in unsure}
         _keep_most_confident(results, looks, models, beam, min_len, max_len)
         if crop:
             unsure = [i for i in chunk if results[i][1] < UNSURE_BELOW]
-            framed = {i: crops_to_ink(gray_array(arrays[i]), CROP_MARGINS[:views], inside_frame=True) for i in unsure}
+            framed = {i: crops_to_ink(grays[i], CROP_MARGINS[:views], inside_frame=True) for i in unsure}
             looks = {i: [crops] for i, crops in framed.items() if crops}
             _keep_most_confident(results, looks, models, beam, min_len, max_len)
         if on_batch:
@@ -165,13 +177,17 @@ def _keep_most_confident(
     beam: int,
     min_len: int,
     max_len: int | None,
+    margin: float = 0.0,
 ) -> None:
     """A second look: each image ``i`` of ``looks`` is read again on each of its ``looks[i]`` (a list of views,
-    the same number for all), and ``results[i]`` becomes the most confident of its reading and those."""
+    the same number for all), and ``results[i]`` becomes the most confident of those readings if that one is
+    more than ``margin`` more confident than ``results[i]``."""
     seen = [views for alternatives in looks.values() for views in alternatives]
     readings = iter(_read_seen(models, seen, beam, min_len, max_len))
     for i, alternatives in looks.items():
-        results[i] = max([results[i], *(next(readings) for _ in alternatives)], key=lambda r: r[1])
+        best = max((next(readings) for _ in alternatives), key=lambda r: r[1])
+        if best[1] > results[i][1] + margin:
+            results[i] = best
 
 
 def _read_seen(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vision.digits.data import load_image_gray
-from vision.digits.ink import crop_to_ink, crops_to_ink
+from vision.digits.ink import crop_to_ink, crops_to_ink, ink_tilt, turned
 from vision.digits.reader import read_digits
 
 SAMPLES = Path(__file__).resolve().parents[3] / "apps" / "samples" / "digits"
@@ -185,3 +185,31 @@ def test_colour_arrays_read_as_their_files_do(tmp_path):
     assert gray_array(pixels[..., :1]).shape == (20, 30)
     with pytest.raises(ValueError, match="image"):
         gray_array(np.zeros((4, 5, 2)))
+
+
+@pytest.mark.parametrize("degrees", [-12.0, -6.0, 0.0, 4.0, 15.0])
+def test_the_tilt_of_a_string_is_found_and_turning_it_back_levels_it(degrees):
+    image = np.full((120, 560), 215, np.uint8)
+    cv2.putText(image, "4096 3178", (20, 85), cv2.FONT_HERSHEY_SIMPLEX, 2.4, 25, 5)
+    tilted = turned(image, degrees)
+    assert tilted.dtype == np.uint8 and tilted.shape[1] > image.shape[1] - 2 and tilted.shape[0] >= image.shape[0]
+    assert tilted[0, 0] == 215  # the new corners are paper
+    assert ink_tilt(tilted) == pytest.approx(degrees, abs=1.0)
+    assert ink_tilt(turned(tilted, -ink_tilt(tilted))) == pytest.approx(0.0, abs=1.0)
+
+
+def test_slant_is_not_tilt_and_one_digit_has_none():
+    image = np.full((120, 560), 215, np.uint8)
+    cv2.putText(image, "4096 3178", (20, 85), cv2.FONT_HERSHEY_SIMPLEX, 2.4, 25, 5)
+    shear = np.float32([[1, -0.35, 30], [0, 1, 0]])  # every digit leans right by about 19 degrees
+    slanted = cv2.warpAffine(image, shear, (600, 120), borderValue=215)
+    assert ink_tilt(slanted) == pytest.approx(0.0, abs=1.0)
+    digit = np.full((120, 120), 215, np.uint8)
+    cv2.putText(digit, "7", (30, 90), cv2.FONT_HERSHEY_SIMPLEX, 2.4, 25, 5)
+    assert ink_tilt(turned(digit, 10.0)) == 0.0
+
+
+def test_a_colour_image_turns_with_its_paper_colour():
+    image = np.zeros((60, 200, 3), np.uint8)
+    image[:] = (200, 180, 40)
+    assert turned(image, 10.0)[0, 0].tolist() == [200, 180, 40]

@@ -11,6 +11,7 @@ from torch import nn
 from apps.models import load_model
 from vision.digits.data import collate, load_image_gray, normalize_image
 from vision.digits.decode import greedy_decode, string_probability
+from vision.digits.ink import turned
 from vision.digits.reader import CROP_MARGINS, read_batch, read_digits, read_views
 
 SAMPLES = sorted((Path(__file__).resolve().parents[3] / "apps" / "samples" / "digits").glob("*.png"))
@@ -24,6 +25,10 @@ def model():
 @pytest.fixture(scope="module")
 def images():
     return [load_image_gray(path) for path in SAMPLES]
+
+
+def images_of(names: tuple[str, ...]) -> list[np.ndarray]:
+    return [load_image_gray(SAMPLES[0].parent / name) for name in names]
 
 
 def _alone(model, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,6 +100,16 @@ def test_with_a_length_range_an_empty_reading_does_not_outvote_a_string_in_range
     ((text, _),) = read_views(fake, [image, image])  # no range: the most probable string wins
     assert text == ""
 
+
+
+@pytest.mark.parametrize("degrees", [10.0, -14.0])
+def test_a_tilted_string_is_read_again_turned_level(model, degrees):
+    """The sample "3141592" turned 10-14 degrees: misread as it is, read right once levelled; and the
+    second look never lowers the confidence of any image."""
+    tilted = [turned(image, degrees) for image in images_of(("06_3141592.png", "00_2250.png", "07_80.png"))]
+    plain, levelled = read_digits(tilted, model, level=False), read_digits(tilted, model)
+    assert plain[0].text != "3141592" and levelled[0].text == "3141592"
+    assert all(b.confidence >= a.confidence for a, b in zip(plain, levelled))
 
 def test_an_ensemble_reads_the_string_most_probable_over_every_model_and_view():
     """Model A reads "1" weakly, model B reads "22" sharply, one view each: the reading is B's, the candidate
