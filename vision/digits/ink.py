@@ -112,7 +112,7 @@ def ink_tilt(gray: np.ndarray, min_area: float = 0.02, locate_height: int = 256,
     weighted by each column's ink, through the middle row of the ink in each column (slanted digits lean
     about that middle, so slant does not count as tilt). The ink is that of :func:`crops_to_ink`; 0 where
     it is less than ``min_aspect`` times as wide as high (one or two digits: no line to fit)."""
-    small, scale = _small(gray, locate_height)
+    small, _ = _small(gray, locate_height)  # the slope is the same at any scale
     ink = _located(ink_map(small))
     labels = _kept(ink, small.shape, min_area)
     if not len(labels):
