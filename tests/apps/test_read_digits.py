@@ -115,7 +115,6 @@ def test_digits_in_colour_of_the_background_s_brightness_are_read_on_the_colour_
     assert rsuite(str(tmp_path / "sign.png"), "--quiet", "--no-colour").stdout.split("\t")[1] != "25441"
 
 
-
 def test_a_tilted_string_is_read_level_unless_no_level_is_asked_for(tmp_path):
     """The shipped reader on a sample turned 10 degrees: read right levelled, misread with ``--no-level``."""
     from pathlib import Path
@@ -126,6 +125,7 @@ def test_a_tilted_string_is_read_level_unless_no_level_is_asked_for(tmp_path):
     Image.fromarray(turned(np.asarray(Image.open(sample).convert("L")), 10.0)).save(tmp_path / "askew.png")
     assert rsuite(str(tmp_path / "askew.png"), "--quiet").stdout.split("\t")[1] == "3141592"
     assert rsuite(str(tmp_path / "askew.png"), "--quiet", "--no-level").stdout.split("\t")[1] != "3141592"
+
 
 def test_damaged_files_and_bad_options_say_what_is_wrong(weights, images, tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")

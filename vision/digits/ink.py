@@ -107,25 +107,8 @@ def crop_to_ink(
 
 
 def ink_tilt(gray: np.ndarray, min_area: float = 0.02, locate_height: int = 256, min_aspect: float = 1.5) -> float:
-    """The angle in degrees (counter-clockwise, as :func:`cv2.getRotationMatrix2D` turns) by which the
-    string in ``gray`` (H, W) rises from left to right: the slope of the line fitted, by least squares
-    weighted by each column's ink, through the middle row of the ink in each column (slanted digits lean
-    about that middle, so slant does not count as tilt). The ink is that of :func:`crops_to_ink`; 0 where
-    it is less than ``min_aspect`` times as wide as high (one or two digits: no line to fit)."""
-    small, _ = _small(gray, locate_height)  # the slope is the same at any scale
-    ink = _located(ink_map(small))
-    labels = _kept(ink, small.shape, min_area)
-    if not len(labels):
-        return 0.0
-    mask = np.isin(ink.labels, labels)
-    columns = np.flatnonzero(mask.any(axis=0))
-    rows = np.flatnonzero(mask.any(axis=1))
-    if columns[-1] - columns[0] + 1 < min_aspect * (rows[-1] - rows[0] + 1):
-        return 0.0
-    weight = mask[:, columns].sum(axis=0).astype(np.float64)
-    middle = (mask[:, columns] * np.arange(mask.shape[0])[:, None]).sum(axis=0) / weight
-    slope = np.polyfit(columns.astype(np.float64), middle, 1, w=np.sqrt(weight))[0]
-    return float(np.degrees(np.arctan(-slope)))
+    """:meth:`StringInk.tilt` of the string in ``gray`` (H, W) (:func:`locate_string`)."""
+    return locate_string(gray, min_area, locate_height).tilt(min_aspect)
 
 
 def turned(image: np.ndarray, degrees: float) -> np.ndarray:
@@ -151,41 +134,69 @@ def crops_to_ink(
     the crops of the ink inside a frame (the edge of a label, a display or a box around the digits, which
     touches the image border: :func:`_framed`), leaving the frame and all else at the border out; no
     crops (``[]``) where nothing is framed."""
-    small, scale = _small(gray, locate_height)
-    ink = _located(ink_map(small))
-    labels = _kept(ink, small.shape, min_area, inside_frame)
-    if labels is None:
-        return []
-    if not len(labels):
-        return [gray for _ in margins]
-    top, bottom = ink.top[labels].min() / scale, ink.bottom[labels].max() / scale
-    left, right = ink.left[labels].min() / scale, ink.right[labels].max() / scale
-    crops = []
-    for margin in margins:
-        rows, columns = (m * (bottom - top) for m in margin)
-        rows_kept = slice(max(int(top - rows), 0), int(np.ceil(bottom + rows)))
-        crops.append(gray[rows_kept, max(int(left - columns), 0) : int(np.ceil(right + columns))])
-    return crops
+    string = locate_string(gray, min_area, locate_height, inside_frame)
+    return [] if string is None else string.crops(margins)
 
 
-def _small(gray: np.ndarray, locate_height: int) -> tuple[np.ndarray, float]:
-    """``gray`` as float32, shrunk to at most ``locate_height`` rows, and the scale it was shrunk by."""
+class StringInk:
+    """The ink of the digit string in a grayscale image, located once (:func:`locate_string`) for the crops
+    to it and its tilt: ``ink``, the components of a copy ``scale`` times the image's size, and ``labels``,
+    those that belong to the string."""
+
+    def __init__(self, gray: np.ndarray, ink: InkComponents, labels: np.ndarray, scale: float):
+        self.gray, self.ink, self.labels, self.scale = gray, ink, labels, scale
+
+    def crops(self, margins: Sequence[tuple[float, float]]) -> list[np.ndarray]:
+        """The image cut to the string's ink plus each of ``margins`` (:func:`crop_to_ink`); the whole
+        image for each where there is no ink."""
+        ink, labels, scale = self.ink, self.labels, self.scale
+        if not len(labels):
+            return [self.gray for _ in margins]
+        top, bottom = ink.top[labels].min() / scale, ink.bottom[labels].max() / scale
+        left, right = ink.left[labels].min() / scale, ink.right[labels].max() / scale
+        crops = []
+        for margin in margins:
+            rows, columns = (m * (bottom - top) for m in margin)
+            rows_kept = slice(max(int(top - rows), 0), int(np.ceil(bottom + rows)))
+            crops.append(self.gray[rows_kept, max(int(left - columns), 0) : int(np.ceil(right + columns))])
+        return crops
+
+    def tilt(self, min_aspect: float = 1.5) -> float:
+        """The angle in degrees (counter-clockwise, as :func:`cv2.getRotationMatrix2D` turns) by which the
+        string rises from left to right: the slope of the line fitted, by least squares weighted by each
+        column's ink, through the middle row of the ink in each column (slanted digits lean about that
+        middle, so slant does not count as tilt; the slope is the same at any scale); 0 where the ink is
+        less than ``min_aspect`` times as wide as high (one or two digits: no line to fit)."""
+        if not len(self.labels):
+            return 0.0
+        mask = np.isin(self.ink.labels, self.labels)
+        columns = np.flatnonzero(mask.any(axis=0))
+        rows = np.flatnonzero(mask.any(axis=1))
+        if columns[-1] - columns[0] + 1 < min_aspect * (rows[-1] - rows[0] + 1):
+            return 0.0
+        weight = mask[:, columns].sum(axis=0).astype(np.float64)
+        middle = (mask[:, columns] * np.arange(mask.shape[0])[:, None]).sum(axis=0) / weight
+        slope = np.polyfit(columns.astype(np.float64), middle, 1, w=np.sqrt(weight))[0]
+        return float(np.degrees(np.arctan(-slope)))
+
+
+def locate_string(
+    gray: np.ndarray, min_area: float = 0.02, locate_height: int = 256, inside_frame: bool = False
+) -> StringInk | None:
+    """The ink of the digit string in ``gray`` (H, W), located on a copy at most ``locate_height`` rows high
+    (:func:`ink_map`, then :class:`InkComponents`): not a solid block at the border holding over half of all
+    the ink, nor components smaller than ``min_area`` times the largest; with ``inside_frame``, only the ink
+    inside a frame (None where nothing is framed)."""
     height, width = gray.shape
     scale = min(1.0, locate_height / height)
     small = gray.astype(np.float32)
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
-    return small, scale
-
-
-def _kept(ink: InkComponents, shape: tuple[int, int], min_area: float, inside_frame: bool = False) -> np.ndarray | None:
-    """The labels of the string's ink: not a solid block at the border holding over half of all the ink,
-    nor smaller than ``min_area`` times the largest; with ``inside_frame``, only those inside a frame
-    (None where nothing is framed)."""
+    ink = _located(ink_map(small))
     labels = np.arange(1, len(ink.area))
     boxes = (ink.right - ink.left) * (ink.bottom - ink.top)
-    at_border = (ink.left == 0) | (ink.top == 0) | (ink.right == shape[1]) | (ink.bottom == shape[0])
+    at_border = (ink.left == 0) | (ink.top == 0) | (ink.right == small.shape[1]) | (ink.bottom == small.shape[0])
     edge = at_border & (ink.area >= 0.7 * boxes) & (ink.area > 0.5 * ink.area[1:].sum())
     labels = labels[~edge[labels]]
     if inside_frame:
@@ -193,7 +204,9 @@ def _kept(ink: InkComponents, shape: tuple[int, int], min_area: float, inside_fr
         if not _framed(ink, inner, labels[at_border[labels]], min_area):
             return None
         labels = inner
-    return labels[ink.area[labels] >= min_area * ink.area[labels].max()] if len(labels) else labels
+    if len(labels):
+        labels = labels[ink.area[labels] >= min_area * ink.area[labels].max()]
+    return StringInk(gray, ink, labels, scale)
 
 
 def _located(ink_image: np.ndarray) -> InkComponents:

@@ -15,7 +15,7 @@ from recurrent.registry import load_model
 from vision.digits.colour import colour_views, is_colour
 from vision.digits.data import collate, colour_array, gray_array, load_image, normalize_image, pil_array
 from vision.digits.decode import decode_string, string_probability
-from vision.digits.ink import DEFAULT_MARGIN, crops_to_ink, ink_tilt, turned
+from vision.digits.ink import DEFAULT_MARGIN, crops_to_ink, locate_string, turned
 from vision.digits.model import CRNN
 
 DEFAULT_WEIGHTS = "crnn-digits"
@@ -113,7 +113,7 @@ def read_digits(
     :data:`CROP_MARGINS`, read together (:func:`read_views`), so that a reading that flips when the
     margin moves by a pixel is settled by the string most probable across the crops. Without ``crop``
     each image is read once as it is. With ``level``, an image whose string rises or falls by at least
-    :data:`LEVEL_FROM` degrees (:func:`~vision.digits.ink.ink_tilt`) is read again turned level, and that
+    :data:`LEVEL_FROM` degrees (:meth:`~vision.digits.ink.StringInk.tilt`) is read again turned level, and that
     reading is kept when it is at least :data:`LEVEL_MARGIN` more confident (the reader learnt strings within
     a few degrees of level; the margin keeps the plain reading where the tilt is misjudged, as on busy
     photos). Images are read in luma (gray); with ``colour``, a colour image whose
@@ -140,7 +140,7 @@ def read_digits(
     arrays = [load_image(x) if isinstance(x, (str, Path)) else pil_array(x) if isinstance(x, Image.Image) else colour_array(x)
               for x in images]
     grays = [gray_array(a) for a in arrays]
-    seen = [_views(g, crop, views) for g in grays]  # seen[i][v]: view v of image i
+    seen, tilts = zip(*(_views_and_tilt(g, crop, views, level) for g in grays))  # seen[i][v]: view v of image i
     order = sorted(range(len(seen)), key=lambda i: seen[i][0].shape[1] / seen[i][0].shape[0])
     results: dict[int, tuple[str, float]] = {}
     for start in range(0, len(order), batch_size):
@@ -148,8 +148,7 @@ def read_digits(
         for index, result in zip(chunk, _read_seen(models, [seen[i] for i in chunk], beam, min_len, max_len)):
             results[index] = result
         if level:
-            tilts = {i: ink_tilt(grays[i]) for i in chunk}
-            looks = {i: [_views(turned(grays[i], -t), crop, views)] for i, t in tilts.items() if abs(t) >= LEVEL_FROM}
+            looks = {i: [_views(turned(grays[i], -tilts[i]), crop, views)] for i in chunk if abs(tilts[i]) >= LEVEL_FROM}
             _keep_most_confident(results, looks, models, beam, min_len, max_len, margin=LEVEL_MARGIN)
         unsure = [i for i in chunk if colour and results[i][1] < UNSURE_BELOW and is_colour(arrays[i])]
         looks = {i: [_views(p, crop, min(views, COLOUR_CROPS)) for p in colour_views(arrays[i])] for i in unsure}
@@ -168,6 +167,14 @@ def read_digits(
 
 def _views(gray: np.ndarray, crop: bool, views: int) -> list[np.ndarray]:
     return crops_to_ink(gray, CROP_MARGINS[:views]) if crop else [gray]
+
+
+def _views_and_tilt(gray: np.ndarray, crop: bool, views: int, level: bool) -> tuple[list[np.ndarray], float]:
+    """:func:`_views` and, with ``level``, the string's tilt in degrees (else 0), its ink located once for both."""
+    if not (crop or level):
+        return [gray], 0.0
+    string = locate_string(gray)
+    return (string.crops(CROP_MARGINS[:views]) if crop else [gray]), (string.tilt() if level else 0.0)
 
 
 def _keep_most_confident(

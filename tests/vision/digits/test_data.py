@@ -380,7 +380,6 @@ def test_words_are_printed_beside_the_digits_unlabelled_and_word_only_strings_ar
     assert batch["targets"].tolist() == [8, 1] and batch["target_lengths"].tolist() == [0, 2]
 
 
-
 def test_tilted_strings_are_the_same_draws_turned_on_a_larger_canvas():
     fonts = [_dejavu("DejaVuSans.ttf")]
     level = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0))
@@ -388,6 +387,7 @@ def test_tilted_strings_are_the_same_draws_turned_on_a_larger_canvas():
     for i in range(10):
         (flat, text), (turned_image, turned_text) = (d.render(np.random.default_rng([3, i])) for d in (level, tilted))
         assert turned_text == text and turned_image.shape[0] > flat.shape[0] + 0.08 * flat.shape[1]  # sin 5 deg
+
 
 def test_random_words_are_letters_that_every_letter_drawing_font_draws():
     rng = np.random.default_rng(0)

@@ -101,7 +101,6 @@ def test_with_a_length_range_an_empty_reading_does_not_outvote_a_string_in_range
     assert text == ""
 
 
-
 @pytest.mark.parametrize("degrees", [10.0, -14.0])
 def test_a_tilted_string_is_read_again_turned_level(model, degrees):
     """The sample "3141592" turned 10-14 degrees: misread as it is, read right once levelled; and the
@@ -110,6 +109,7 @@ def test_a_tilted_string_is_read_again_turned_level(model, degrees):
     plain, levelled = read_digits(tilted, model, level=False), read_digits(tilted, model)
     assert plain[0].text != "3141592" and levelled[0].text == "3141592"
     assert all(b.confidence >= a.confidence for a, b in zip(plain, levelled))
+
 
 def test_an_ensemble_reads_the_string_most_probable_over_every_model_and_view():
     """Model A reads "1" weakly, model B reads "22" sharply, one view each: the reading is B's, the candidate
