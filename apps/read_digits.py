@@ -9,7 +9,9 @@ Each image is first cut to the extent of its ink, so a loose crop reads like a t
 reads images as they are), with five different margins, and the string most probable across the five
 crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate). A string that
 rises or falls by 3 degrees or more is read again turned level, and that reading is kept when it is at
-least 0.2 more confident (``--no-level``: never). A colour image read with confidence below 0.5 is read
+least 0.2 more confident (``--no-level``: never). Where the paper's tone under the string varies by a
+fifth or more (a shadow across a photo, light falling off towards an edge), the image is read with its
+lighting evened (``--no-even``: as it is). A colour image read with confidence below 0.5 is read
 again on four gray views of its colours (digits that differ from their background in hue more than in
 brightness, as on signs and plates; two crops each), and the most confident reading is kept
 (``--no-colour``: luma only). An image still read below 0.5 whose digits sit inside a frame (the dark
@@ -63,6 +65,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="read colour images in luma only, never on their colour views")
     parser.add_argument("--no-level", dest="level", action="store_false",
                         help="never read a tilted string again turned level")
+    parser.add_argument("--no-even", dest="even", action="store_false",
+                        help="read unevenly lit images as they are, their lighting not evened")
     parser.add_argument("--weights", action="append", metavar="WEIGHTS",
                         help=f"shipped weights name or path (default: {DEFAULT_WEIGHTS}); given again, the "
                         "weights read as an ensemble, each crop by each")
@@ -148,7 +152,7 @@ def main(args: argparse.Namespace) -> int:
                 readings = read_digits(
                     [image for _, image in chunk], models, beam=args.beam, batch_size=args.batch_size,
                     min_len=args.min_len, max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
-                    colour=args.colour, level=args.level,
+                    colour=args.colour, level=args.level, even=args.even,
                 )
                 emit([path for path, _ in chunk], readings, args.json)
                 read, chunk = read + len(chunk), []

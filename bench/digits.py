@@ -16,6 +16,8 @@ Test sets:
              ``kg``, or random letters), and a fifth of words alone, whose reading is nothing ("")
   synth-tilted  handwritten and printed strings (half each) turned 5-15 degrees either way, on a canvas grown
              to hold them: a page or a phone held askew
+  synth-shaded  handwritten and printed strings (half each) lit unevenly: 30-65 % of the light lost at the
+             darkest, along a ramp or across a shadow's soft edge in any direction (``data.shaded``)
   orand-loose  the orand images with 40 % of their height of paper (their median tone) on every side: a
              user's looser crop (the ORAND scans are cut tight to the ink)
 
@@ -29,6 +31,7 @@ our normalised ones), all images of a set in one process so its start-up is amor
         [--seed 4242 --sets synth-hw synth-pr --no-tesseract]   # fresh draws, e.g. to choose a checkpoint
         [--no-colour]                # luma only: no second look at unsure colour images (synth-photo)
         [--no-level]                 # no second look at tilted strings turned level
+        [--no-even]                  # no evening of uneven lighting
 
 The synthetic sets are drawn with seed 777 (the benchmark); choose among candidates on another seed.
 """
@@ -57,7 +60,8 @@ from vision.digits import data
 from vision.digits.reader import CROP_MARGINS, read_digits
 
 
-SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg", "synth-photo", "synth-words", "synth-tilted")
+SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg", "synth-photo", "synth-words", "synth-tilted",
+             "synth-shaded")
 SYNTHETIC_SETS = {  # how each synthetic set is drawn (data.SyntheticConfig)
     "synth-hw": dict(handwritten_fraction=1.0),
     "synth-pr": dict(handwritten_fraction=0.0),
@@ -65,6 +69,7 @@ SYNTHETIC_SETS = {  # how each synthetic set is drawn (data.SyntheticConfig)
     "synth-photo": dict(handwritten_fraction=0.0, segment_fraction=0.25, photo_fraction=1.0),
     "synth-words": dict(handwritten_fraction=0.0, word_fraction=1.0, no_digits_fraction=0.2),
     "synth-tilted": dict(handwritten_fraction=0.5, tilt=(5.0, 15.0)),
+    "synth-shaded": dict(handwritten_fraction=0.5, shade=(0.3, 0.65)),
 }
 
 
@@ -95,10 +100,11 @@ def test_sets(
 
 def run_ours(
     models, images: list[np.ndarray], beam: int, crop: bool = True, views: int = len(CROP_MARGINS), colour: bool = True,
-    level: bool = True,
+    level: bool = True, even: bool = True,
 ) -> tuple[list[str], list[float], float]:
     start = time.perf_counter()
-    readings = read_digits(images, models, beam=beam, batch_size=32, crop=crop, views=views, colour=colour, level=level)
+    readings = read_digits(images, models, beam=beam, batch_size=32, crop=crop, views=views, colour=colour, level=level,
+                            even=even)
     rate = len(images) / (time.perf_counter() - start)
     return [r.text for r in readings], [r.confidence for r in readings], rate
 
@@ -187,6 +193,7 @@ def main() -> int:
                         help="crops read together (read-digits --views)")
     parser.add_argument("--no-colour", dest="colour", action="store_false", help="luma only (read-digits --no-colour)")
     parser.add_argument("--no-level", dest="level", action="store_false", help="no second look at tilted strings (read-digits --no-level)")
+    parser.add_argument("--no-even", dest="even", action="store_false", help="no evening of uneven lighting (read-digits --no-even)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
     parser.add_argument("--write-card", action="store_true", help="store the metrics in the weights' card")
@@ -211,14 +218,14 @@ def main() -> int:
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     sets = test_sets(args.data_root, args.n, args.seed, tuple(args.sets), args.corrected)
     for name, (images, truths) in sets.items():
-        ours, confidences, ours_rate = run_ours(models, images, args.beam, args.crop, args.views, args.colour, args.level)
+        ours, confidences, ours_rate = run_ours(models, images, args.beam, args.crop, args.views, args.colour, args.level, args.even)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
         row["ours_calibration"] = calibration(ours, truths, confidences)
         tesseract = run_tesseract(images) if args.tesseract else None
         if tesseract:
             row["tesseract"] = score(tesseract[0], truths) | {"images_per_s": tesseract[1]}
         if other is not None:
-            theirs = run_ours(other, images, args.beam, args.crop, args.views, args.colour, args.level)[0]
+            theirs = run_ours(other, images, args.beam, args.crop, args.views, args.colour, args.level, args.even)[0]
             row["against"] = score(theirs, truths) | paired(ours, theirs, truths)
         results[name] = row
         t = row.get("tesseract", {"seq_acc": float("nan"), "cer": float("nan"), "images_per_s": float("nan")})

@@ -127,6 +127,17 @@ def test_a_tilted_string_is_read_level_unless_no_level_is_asked_for(tmp_path):
     assert rsuite(str(tmp_path / "askew.png"), "--quiet", "--no-level").stdout.split("\t")[1] != "3141592"
 
 
+def test_a_shadowed_string_is_read_evened_unless_no_even_is_asked_for(tmp_path):
+    """The shipped reader on a sample with the light falling off to 35 % across it."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "apps" / "samples" / "digits" / "06_3141592.png"
+    image = np.asarray(Image.open(sample).convert("L"), np.float64)
+    Image.fromarray(np.round(image * np.linspace(1.0, 0.35, image.shape[1])).astype(np.uint8)).save(tmp_path / "shade.png")
+    assert rsuite(str(tmp_path / "shade.png"), "--quiet").stdout.split("\t")[1] == "3141592"
+    assert rsuite(str(tmp_path / "shade.png"), "--quiet", "--no-even").stdout.split("\t")[1] != "3141592"
+
+
 def test_damaged_files_and_bad_options_say_what_is_wrong(weights, images, tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "cut.png").write_bytes((images / "gray.png").read_bytes()[:200])

@@ -613,6 +613,24 @@ def on_photo(rng: np.random.Generator, ink: np.ndarray, photos: Sequence[np.ndar
     return image
 
 
+def shaded(rng: np.random.Generator, image: np.ndarray, depth: float) -> np.ndarray:
+    """``image`` (H, W) or (H, W, C) uint8 lit unevenly, as a phone photo of a page or a meter is: the light
+    falls off by ``depth`` (its share lost at the darkest) along a straight ramp in any direction, or, half
+    the time, across the soft edge of a shadow (a hand's, the phone's) crossing the image at any angle."""
+    height, width = image.shape[:2]
+    angle = rng.uniform(0, 2 * np.pi)
+    rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
+    along = columns * np.cos(angle) + rows * np.sin(angle)
+    along = (along - along.min()) / max(float(along.max() - along.min()), 1e-6)  # 0 to 1 across the image
+    if rng.random() < 0.5:
+        light = 1 - depth * along
+    else:
+        edge, softness = rng.uniform(0.3, 0.7), rng.uniform(0.03, 0.2)
+        light = 1 - depth / (1 + np.exp(-(along - edge) / softness))
+    light = light[..., None] if image.ndim == 3 else light
+    return np.clip(image * light, 0, 255).astype(np.uint8)
+
+
 def recrop(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     """``image`` cut to its ink as the reader cuts it (:func:`~vision.digits.ink.crop_to_ink`), with margins
     drawn from ``RECROP_MARGINS`` around the reader's: the reader learns the crops it is given, and is not
@@ -636,6 +654,7 @@ class SyntheticConfig:
     no_digits_fraction: float = 0.0  # strings that are printed words only, labelled "" (there is nothing to read)
     words_unlike_digits: bool = False  # those words draw no letter like a digit (:func:`random_word`)
     tilt: tuple[float, float] = (0.0, 0.0)  # degrees (least, most) by which every string is turned, either way
+    shade: tuple[float, float] = (0.0, 0.0)  # (least, most) share of light lost where darkest (:func:`shaded`)
 
 
 class SyntheticDigits(IterableDataset):
@@ -713,6 +732,8 @@ class SyntheticDigits(IterableDataset):
             image = degrade(rng, ink)
         if config.tilt[1] > 0:  # drawn last: a tilted string is the same seed's untilted one, turned
             image = turned(image, rng.uniform(*config.tilt) * rng.choice([-1, 1]))
+        if config.shade[1] > 0:  # drawn after the tilt: a shaded string is the same seed's unshaded one
+            image = shaded(rng, image, rng.uniform(*config.shade))
         return image, text
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:

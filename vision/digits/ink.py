@@ -12,6 +12,8 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from vision.digits.lighting import EVEN_FROM, even_lighting
+
 HALO = np.ones((5, 5), np.uint8)  # a stroke's anti-aliased edge
 DEFAULT_MARGIN = (0.1, 0.05)  # (rows, columns) in ink heights: the ORAND training scans' median margins
 LINE_ASPECT = 4  # width / height from which a long, low component is a rule line (InkComponents.lines)
@@ -140,8 +142,8 @@ def crops_to_ink(
 
 class StringInk:
     """The ink of the digit string in a grayscale image, located once (:func:`locate_string`) for the crops
-    to it and its tilt: ``ink``, the components of a copy ``scale`` times the image's size, and ``labels``,
-    those that belong to the string."""
+    to it, its tilt and its lighting: ``ink``, the components of a copy ``scale`` times the image's size,
+    and ``labels``, those that belong to the string."""
 
     def __init__(self, gray: np.ndarray, ink: InkComponents, labels: np.ndarray, scale: float):
         self.gray, self.ink, self.labels, self.scale = gray, ink, labels, scale
@@ -149,17 +151,31 @@ class StringInk:
     def crops(self, margins: Sequence[tuple[float, float]]) -> list[np.ndarray]:
         """The image cut to the string's ink plus each of ``margins`` (:func:`crop_to_ink`); the whole
         image for each where there is no ink."""
-        ink, labels, scale = self.ink, self.labels, self.scale
-        if not len(labels):
+        if not len(self.labels):
             return [self.gray for _ in margins]
-        top, bottom = ink.top[labels].min() / scale, ink.bottom[labels].max() / scale
-        left, right = ink.left[labels].min() / scale, ink.right[labels].max() / scale
-        crops = []
-        for margin in margins:
-            rows, columns = (m * (bottom - top) for m in margin)
-            rows_kept = slice(max(int(top - rows), 0), int(np.ceil(bottom + rows)))
-            crops.append(self.gray[rows_kept, max(int(left - columns), 0) : int(np.ceil(right + columns))])
-        return crops
+        return [self.gray[self._box(margin)] for margin in margins]
+
+    def evened(self, min_spread: float = EVEN_FROM) -> np.ndarray | None:
+        """The image with its paper's lighting evened (:func:`~vision.digits.lighting.even_lighting`) where the
+        paper's tone under the string varies by ``min_spread`` of its lightest or more; else None. Locate
+        the string again on it: a shadow misleads the location too."""
+        if not len(self.labels):
+            return None
+        top, bottom = self._extent()[:2]
+        return even_lighting(self.gray, bottom - top, self._box(DEFAULT_MARGIN), min_spread)
+
+    def _extent(self) -> tuple[float, float, float, float]:
+        """(top, bottom, left, right) of the string's ink in the image's pixels, ends exclusive."""
+        ink, labels, scale = self.ink, self.labels, self.scale
+        return (ink.top[labels].min() / scale, ink.bottom[labels].max() / scale,
+                ink.left[labels].min() / scale, ink.right[labels].max() / scale)
+
+    def _box(self, margin: tuple[float, float]) -> tuple[slice, slice]:
+        """Rows and columns of the string's ink plus ``margin`` (rows, columns) times its height."""
+        top, bottom, left, right = self._extent()
+        rows, columns = (m * (bottom - top) for m in margin)
+        return (slice(max(int(top - rows), 0), int(np.ceil(bottom + rows))),
+                slice(max(int(left - columns), 0), int(np.ceil(right + columns))))
 
     def tilt(self, min_aspect: float = 1.5) -> float:
         """The angle in degrees (counter-clockwise, as :func:`cv2.getRotationMatrix2D` turns) by which the

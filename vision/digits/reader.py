@@ -39,6 +39,7 @@ CROP_MARGINS = (DEFAULT_MARGIN, (0.04, 0.02), (0.2, 0.12), (0.18, 0.05), (0.1, 0
 UNSURE_BELOW = 0.5
 LEVEL_FROM = 3.0  # degrees of tilt from which an image is also read turned level
 LEVEL_MARGIN = 0.2  # how much more confident that reading must be to replace the plain one
+EVEN_BELOW = 0.9  # an unevenly lit image read less confidently is read again with its lighting evened
 COLOUR_CROPS = 2
 
 
@@ -104,6 +105,7 @@ def read_digits(
     views: int = len(CROP_MARGINS),
     colour: bool = True,
     level: bool = True,
+    even: bool = True,
 ) -> list[Reading]:
     """Read the digit string in each image (paths, PIL images, or arrays: gray (H, W), colour (H, W, 3) or
     with alpha).
@@ -116,8 +118,12 @@ def read_digits(
     :data:`LEVEL_FROM` degrees (:meth:`~vision.digits.ink.StringInk.tilt`) is read again turned level, and that
     reading is kept when it is at least :data:`LEVEL_MARGIN` more confident (the reader learnt strings within
     a few degrees of level; the margin keeps the plain reading where the tilt is misjudged, as on busy
-    photos). Images are read in luma (gray); with ``colour``, a colour image whose
-    luma reading has confidence below :data:`UNSURE_BELOW` is read again on four gray views of its colours
+    photos). With ``even``, an image read with confidence below :data:`EVEN_BELOW` whose paper's tone varies
+    under the string by :data:`~vision.digits.lighting.EVEN_FROM` of its lightest or more (a shadow, light
+    falling off towards an edge) is read again with its lighting evened
+    (:meth:`~vision.digits.ink.StringInk.evened`) after the looks below, and the more confident reading is
+    kept (evening busy photos in place of reading them as they are lost strings). Images are read in luma (gray); with
+    ``colour``, a colour image whose luma reading has confidence below :data:`UNSURE_BELOW` is read again on four gray views of its colours
     (:func:`~vision.digits.colour.colour_views`: digits that stand out in hue more than in brightness; each
     with the first :data:`COLOUR_CROPS` crops) and the most confident of the five readings is kept. With
     ``crop``, an image still read below :data:`UNSURE_BELOW` whose digits sit inside a frame (a label's or
@@ -140,7 +146,8 @@ def read_digits(
     arrays = [load_image(x) if isinstance(x, (str, Path)) else pil_array(x) if isinstance(x, Image.Image) else colour_array(x)
               for x in images]
     grays = [gray_array(a) for a in arrays]
-    seen, tilts = zip(*(_views_and_tilt(g, crop, views, level) for g in grays))  # seen[i][v]: view v of image i
+    strings = [locate_string(g) if crop or level or even else None for g in grays]
+    seen = [s.crops(CROP_MARGINS[:views]) if crop else [g] for g, s in zip(grays, strings)]  # seen[i][v]: view v of i
     order = sorted(range(len(seen)), key=lambda i: seen[i][0].shape[1] / seen[i][0].shape[0])
     results: dict[int, tuple[str, float]] = {}
     for start in range(0, len(order), batch_size):
@@ -148,7 +155,8 @@ def read_digits(
         for index, result in zip(chunk, _read_seen(models, [seen[i] for i in chunk], beam, min_len, max_len)):
             results[index] = result
         if level:
-            looks = {i: [_views(turned(grays[i], -tilts[i]), crop, views)] for i in chunk if abs(tilts[i]) >= LEVEL_FROM}
+            tilts = {i: strings[i].tilt() for i in chunk}
+            looks = {i: [_views(turned(grays[i], -t), crop, views)] for i, t in tilts.items() if abs(t) >= LEVEL_FROM}
             _keep_most_confident(results, looks, models, beam, min_len, max_len, margin=LEVEL_MARGIN)
         unsure = [i for i in chunk if colour and results[i][1] < UNSURE_BELOW and is_colour(arrays[i])]
         looks = {i: [_views(p, crop, min(views, COLOUR_CROPS)) for p in colour_views(arrays[i])] for i in unsure}
@@ -157,6 +165,10 @@ def read_digits(
             unsure = [i for i in chunk if results[i][1] < UNSURE_BELOW]
             framed = {i: crops_to_ink(grays[i], CROP_MARGINS[:views], inside_frame=True) for i in unsure}
             looks = {i: [crops] for i, crops in framed.items() if crops}
+            _keep_most_confident(results, looks, models, beam, min_len, max_len)
+        if even:
+            evened = {i: strings[i].evened() for i in chunk if results[i][1] < EVEN_BELOW}
+            looks = {i: [_views(image, crop, views)] for i, image in evened.items() if image is not None}
             _keep_most_confident(results, looks, models, beam, min_len, max_len)
         if on_batch:
             on_batch(len(chunk))
@@ -167,14 +179,6 @@ def read_digits(
 
 def _views(gray: np.ndarray, crop: bool, views: int) -> list[np.ndarray]:
     return crops_to_ink(gray, CROP_MARGINS[:views]) if crop else [gray]
-
-
-def _views_and_tilt(gray: np.ndarray, crop: bool, views: int, level: bool) -> tuple[list[np.ndarray], float]:
-    """:func:`_views` and, with ``level``, the string's tilt in degrees (else 0), its ink located once for both."""
-    if not (crop or level):
-        return [gray], 0.0
-    string = locate_string(gray)
-    return (string.crops(CROP_MARGINS[:views]) if crop else [gray]), (string.tilt() if level else 0.0)
 
 
 def _keep_most_confident(

@@ -389,6 +389,18 @@ def test_tilted_strings_are_the_same_draws_turned_on_a_larger_canvas():
         assert turned_text == text and turned_image.shape[0] > flat.shape[0] + 0.08 * flat.shape[1]  # sin 5 deg
 
 
+def test_shaded_strings_are_the_same_draws_with_the_light_falling_off():
+    fonts = [_dejavu("DejaVuSans.ttf")]
+    even = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0))
+    shaded = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0, shade=(0.3, 0.65)))
+    for i in range(10):
+        (lit, text), (shadowed, shaded_text) = (d.render(np.random.default_rng([3, i])) for d in (even, shaded))
+        assert shaded_text == text and shadowed.shape == lit.shape
+        paper = lit > 100
+        kept = (shadowed[paper] + 0.5) / lit[paper]
+        assert kept.max() <= 1.01 and kept.min() < 0.8  # nowhere lighter, somewhere a quarter darker or more
+
+
 def test_random_words_are_letters_that_every_letter_drawing_font_draws():
     rng = np.random.default_rng(0)
     words = [data.random_word(rng) for _ in range(300)]

@@ -172,3 +172,13 @@ def test_empty_images_and_batches_are_refused(model):
         read_digits([np.zeros((0, 0), np.uint8)], model)
     with pytest.raises(ValueError, match="batch_size"):
         read_digits([np.zeros((32, 32), np.uint8)], model, batch_size=0)
+
+
+def test_a_shadowed_string_is_read_with_its_lighting_evened_and_an_evenly_lit_one_as_it_is(model, images):
+    """Samples with the light falling off to 35 % across them: "3141592" misread as it is, all read right
+    evened; the evenly lit samples read exactly as without evening."""
+    names = ("06_3141592.png", "04_25441.png", "03_10248.png")
+    shaded = [np.round(im * np.linspace(1.0, 0.35, im.shape[1])[None]).astype(np.uint8) for im in images_of(names)]
+    plain, evened = read_digits(shaded, model, even=False), read_digits(shaded, model)
+    assert plain[0].text != "3141592" and [r.text for r in evened] == ["3141592", "25441", "10248"]
+    assert read_digits(images, model) == read_digits(images, model, even=False)
