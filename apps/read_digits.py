@@ -5,17 +5,18 @@ EXIF orientation is applied), a folder of them (recursive, natural order, hidden
 image on standard input. Prints one line per image as it is read, ``path<TAB>digits<TAB>confidence`` (a tab
 or newline in a path as ``\\t``, ``\\n``), or JSON lines with ``--json``. Confidence is the model's
 probability of the string (averaged over the crops below): below ~0.5, check the reading.
-Each image is first cut to the extent of its ink, so a loose crop reads like a tight one (``--no-crop``
-reads images as they are), with five different margins, and the string most probable across the five
-crops is kept (``--views 1`` reads one crop: about 4x faster, about 1 point less accurate). A string that
-rises or falls by 3 degrees or more is read again turned level, and that reading is kept when it is at
-least 0.2 more confident (``--no-level``: never). Where the paper's tone under the string varies by a
-fifth or more (a shadow across a photo, light falling off towards an edge), the image is read with its
-lighting evened (``--no-even``: as it is). A colour image read with confidence below 0.5 is read
-again on four gray views of its colours (digits that differ from their background in hue more than in
-brightness, as on signs and plates; two crops each), and the most confident reading is kept
-(``--no-colour``: luma only). An image still read below 0.5 whose digits sit inside a frame (the dark
-surround of a light label or display) is read again inside it.
+Each image is first cut to the extent of its ink (a box drawn around the digits left out), so a loose crop
+reads like a tight one (``--no-crop`` reads images as they are), with five different margins, and the
+string most probable across the five crops is kept (``--views 1`` reads one crop: about 4x faster, about 1
+point less accurate). A string that rises or falls by 3 degrees or more is read again turned level, and that
+reading is kept when it is at least 0.2 more confident (``--no-level``: never). A colour image read with
+confidence below 0.5 is read again on four gray views of its colours (digits that differ from their
+background in hue more than in brightness, as on signs and plates; two crops each), and the most confident
+reading is kept (``--no-colour``: luma only). An image still read below 0.5 whose digits sit inside a frame
+(the dark surround of a light label or display) is read again inside it. One still read below 0.9 whose
+paper's tone varies under the string by a quarter or more (a shadow across a photo, light falling off
+towards an edge) is read again with its lighting evened, the more confident reading kept (``--no-even``:
+never).
 Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
 """
 

@@ -18,6 +18,8 @@ Test sets:
              to hold them: a page or a phone held askew
   synth-shaded  handwritten and printed strings (half each) lit unevenly: 30-65 % of the light lost at the
              darkest, along a ramp or across a shadow's soft edge in any direction (``data.shaded``)
+  synth-boxed  handwritten and printed strings (half each) in a drawn box, cut out a little outside it: a
+             form's field or a cheque's amount box (``data.boxed``)
   orand-loose  the orand images with 40 % of their height of paper (their median tone) on every side: a
              user's looser crop (the ORAND scans are cut tight to the ink)
 
@@ -61,7 +63,7 @@ from vision.digits.reader import CROP_MARGINS, read_digits
 
 
 SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg", "synth-photo", "synth-words", "synth-tilted",
-             "synth-shaded")
+             "synth-shaded", "synth-boxed")
 SYNTHETIC_SETS = {  # how each synthetic set is drawn (data.SyntheticConfig)
     "synth-hw": dict(handwritten_fraction=1.0),
     "synth-pr": dict(handwritten_fraction=0.0),
@@ -70,6 +72,7 @@ SYNTHETIC_SETS = {  # how each synthetic set is drawn (data.SyntheticConfig)
     "synth-words": dict(handwritten_fraction=0.0, word_fraction=1.0, no_digits_fraction=0.2),
     "synth-tilted": dict(handwritten_fraction=0.5, tilt=(5.0, 15.0)),
     "synth-shaded": dict(handwritten_fraction=0.5, shade=(0.3, 0.65)),
+    "synth-boxed": dict(handwritten_fraction=0.5, box=True),
 }
 
 

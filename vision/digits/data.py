@@ -613,6 +613,22 @@ def on_photo(rng: np.random.Generator, ink: np.ndarray, photos: Sequence[np.ndar
     return image
 
 
+def boxed(rng: np.random.Generator, ink: np.ndarray) -> np.ndarray:
+    """An ink map (H, W) in a drawn box, as a form's field or a cheque's amount box is cut out: paper inside
+    the box 10-50 % of the string's height above and below it and 5-60 % at its sides, a rectangle 2-8 % of that
+    height thick (at least a pixel), and 0-20 % of paper outside it."""
+    height, width = ink.shape
+    rows, columns = (round(height * rng.uniform(*share)) for share in ((0.1, 0.5), (0.05, 0.6)))
+    thickness = max(1, round(height * rng.uniform(0.02, 0.08)))
+    outside = round(height * rng.uniform(0.0, 0.2))
+    top, left = outside + thickness + rows, outside + thickness + columns
+    framed = np.zeros((height + 2 * top, width + 2 * left), np.float32)
+    framed[top : top + height, left : left + width] = ink
+    inner = outside + thickness // 2
+    cv2.rectangle(framed, (inner, inner), (framed.shape[1] - 1 - inner, framed.shape[0] - 1 - inner), 1.0, thickness)
+    return framed
+
+
 def shaded(rng: np.random.Generator, image: np.ndarray, depth: float) -> np.ndarray:
     """``image`` (H, W) or (H, W, C) uint8 lit unevenly, as a phone photo of a page or a meter is: the light
     falls off by ``depth`` (its share lost at the darkest) along a straight ramp in any direction, or, half
@@ -655,6 +671,7 @@ class SyntheticConfig:
     words_unlike_digits: bool = False  # those words draw no letter like a digit (:func:`random_word`)
     tilt: tuple[float, float] = (0.0, 0.0)  # degrees (least, most) by which every string is turned, either way
     shade: tuple[float, float] = (0.0, 0.0)  # (least, most) share of light lost where darkest (:func:`shaded`)
+    box: bool = False  # every string in a drawn box (:func:`boxed`)
 
 
 class SyntheticDigits(IterableDataset):
@@ -726,6 +743,8 @@ class SyntheticDigits(IterableDataset):
             ink = render_printed(rng, fonts, text, segment, sign, probabilities, before=before, after=after)
             if not segment and config.thin_stroke_fraction and rng.random() < config.thin_stroke_fraction:
                 ink = thin_strokes(rng, ink)
+        if config.box:
+            ink = boxed(rng, ink)
         if self.photos and config.photo_fraction and rng.random() < config.photo_fraction:
             image = on_photo(rng, ink, self.photos)
         else:

@@ -19,6 +19,7 @@ DEFAULT_MARGIN = (0.1, 0.05)  # (rows, columns) in ink heights: the ORAND traini
 LINE_ASPECT = 4  # width / height from which a long, low component is a rule line (InkComponents.lines)
 FRAME_INSIDE = 0.05  # at most this share of the framed ink's box may belong to its frame (_framed)
 FRAMED_HEIGHT = 0.2  # and that box at least this share of the image height
+BOX_CORNER = 0.1  # a drawn box has ink this near (a share of its height or width) to each corner of its extent
 
 
 class InkComponents:
@@ -100,7 +101,8 @@ def crop_to_ink(
     height above, 0.02-0.05 below and 0.02-0.05 at the sides. Ink is located on a copy at most
     ``locate_height`` rows high (:func:`ink_map`, then :class:`InkComponents`); components smaller
     than ``min_area`` times the largest do not count (specks, noise), nor does a solid block at the
-    border holding over half of all the ink (a table or scanner edge in a photo); where rule lines hold
+    border holding over half of all the ink (a table or scanner edge in a photo), nor a box drawn around
+    the string (a form's field: :func:`_drawn_box`); where rule lines hold
     over half the ink, it is located again without them (a dark underline would otherwise set the
     threshold above pale digits and keep only itself). An image without ink is returned unchanged; so is
     any dtype.
@@ -201,8 +203,8 @@ def locate_string(
 ) -> StringInk | None:
     """The ink of the digit string in ``gray`` (H, W), located on a copy at most ``locate_height`` rows high
     (:func:`ink_map`, then :class:`InkComponents`): not a solid block at the border holding over half of all
-    the ink, nor components smaller than ``min_area`` times the largest; with ``inside_frame``, only the ink
-    inside a frame (None where nothing is framed)."""
+    the ink, nor a box drawn around the rest (:func:`_drawn_box`), nor components smaller than ``min_area``
+    times the largest; with ``inside_frame``, only the ink inside a frame (None where nothing is framed)."""
     height, width = gray.shape
     scale = min(1.0, locate_height / height)
     small = gray.astype(np.float32)
@@ -215,6 +217,7 @@ def locate_string(
     at_border = (ink.left == 0) | (ink.top == 0) | (ink.right == small.shape[1]) | (ink.bottom == small.shape[0])
     edge = at_border & (ink.area >= 0.7 * boxes) & (ink.area > 0.5 * ink.area[1:].sum())
     labels = labels[~edge[labels]]
+    labels = labels[labels != _drawn_box(ink, labels, min_area)]
     if inside_frame:
         inner = labels[~at_border[labels]]
         if not _framed(ink, inner, labels[at_border[labels]], min_area):
@@ -238,21 +241,55 @@ def _located(ink_image: np.ndarray) -> InkComponents:
     return rest if rest.tall.any() else ink
 
 
+def _drawn_box(ink: InkComponents, labels: np.ndarray, min_area: float) -> int:
+    """The label of a box drawn around the rest of the ink (a form's field, a cheque's amount box), 0 if none:
+    the component with the largest box, where it surrounds the others (:func:`_surrounds`), has ink near
+    each corner of its box (within :data:`BOX_CORNER` of its height or width: a rectangle, not a digit's
+    loop around specks, which leaves its box's corners empty), and a hole of it holds the others' box (it
+    is closed around the string, not a ruled line that digits touch)."""
+    if len(labels) < 2:
+        return 0
+    frame = labels[np.argmax((ink.bottom[labels] - ink.top[labels]) * (ink.right[labels] - ink.left[labels]))]
+    inner_top, inner_bottom, inner_left, inner_right = extent = _extent_of(ink, labels[labels != frame], min_area)
+    if not _surrounds(ink, frame, extent):
+        return 0
+    top, bottom, left, right = ink.top[frame], ink.bottom[frame], ink.left[frame], ink.right[frame]
+    reach = max(2, round(BOX_CORNER * min(bottom - top, right - left)))
+    own = ink.labels[top:bottom, left:right] == frame
+    corners = (own[:reach, :reach], own[:reach, -reach:], own[-reach:, :reach], own[-reach:, -reach:])
+    if not all(corner.any() for corner in corners):
+        return 0
+    contours, hierarchy = cv2.findContours(own.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    holes = [cv2.boundingRect(c) for c, h in zip(contours, hierarchy[0]) if h[3] >= 0]  # (x, y, w, h) in its box
+    encloses = any(
+        left + x <= inner_left and top + y <= inner_top and left + x + w >= inner_right and top + y + h >= inner_bottom
+        for x, y, w, h in holes
+    )
+    return int(frame) if encloses else 0
+
+
 def _framed(ink: InkComponents, inner: np.ndarray, border: np.ndarray, min_area: float) -> bool:
     """Whether one of the ``border`` components (touching the image border) frames the ``inner`` ones: the
-    edge of a label, a display or a box around the digits. Its box holds the box of the inner ink (those
-    of the ``inner`` components with at least ``min_area`` of the largest one's area), it covers at most
-    :data:`FRAME_INSIDE` of that box, and that box is at least :data:`FRAMED_HEIGHT` of the image high."""
+    edge of a label, a display or a box around the digits. It surrounds them (:func:`_surrounds`), and their
+    box is at least :data:`FRAMED_HEIGHT` of the image high."""
     if not len(inner) or not len(border):
         return False
-    inner = inner[ink.area[inner] >= min_area * ink.area[inner].max()]
-    left, right = ink.left[inner].min(), ink.right[inner].max()
-    top, bottom = ink.top[inner].min(), ink.bottom[inner].max()
-    if bottom - top < FRAMED_HEIGHT * ink.labels.shape[0]:
+    extent = _extent_of(ink, inner, min_area)
+    if extent[1] - extent[0] < FRAMED_HEIGHT * ink.labels.shape[0]:
         return False
-    box = ink.labels[top:bottom, left:right]
-    return any(
-        ink.left[f] <= left and ink.right[f] >= right and ink.top[f] <= top and ink.bottom[f] >= bottom
-        and (box == f).mean() <= FRAME_INSIDE
-        for f in border
-    )
+    return any(_surrounds(ink, f, extent) for f in border)
+
+
+def _extent_of(ink: InkComponents, labels: np.ndarray, min_area: float) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the box of ``labels`` with at least ``min_area`` of the largest one's area."""
+    labels = labels[ink.area[labels] >= min_area * ink.area[labels].max()]
+    return ink.top[labels].min(), ink.bottom[labels].max(), ink.left[labels].min(), ink.right[labels].max()
+
+
+def _surrounds(ink: InkComponents, frame: int, extent: tuple[int, int, int, int]) -> bool:
+    """Whether the box of component ``frame`` holds the box ``extent`` (top, bottom, left, right) and the
+    component covers at most :data:`FRAME_INSIDE` of it."""
+    top, bottom, left, right = extent
+    holds = (ink.top[frame] <= top and ink.bottom[frame] >= bottom
+             and ink.left[frame] <= left and ink.right[frame] >= right)
+    return holds and (ink.labels[top:bottom, left:right] == frame).mean() <= FRAME_INSIDE

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from vision.digits import data
+from vision.digits.ink import crop_to_ink
 
 
 def _cheque(text: str, gap: int, rule: bool = True) -> np.ndarray:
@@ -399,6 +400,17 @@ def test_shaded_strings_are_the_same_draws_with_the_light_falling_off():
         paper = lit > 100
         kept = (shadowed[paper] + 0.5) / lit[paper]
         assert kept.max() <= 1.01 and kept.min() < 0.8  # nowhere lighter, somewhere a quarter darker or more
+
+
+def test_boxed_strings_sit_in_a_closed_rectangle_that_the_reader_leaves_out():
+    ink = np.zeros((40, 130), np.uint8)
+    ink = cv2.putText(ink, "4096", (8, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 3).astype(np.float32) / 255
+    on_paper = np.round(230 - 200 * ink).astype(np.uint8)
+    for i in range(8):
+        boxed = data.boxed(np.random.default_rng(i), ink)
+        assert boxed.shape[0] > ink.shape[0] and boxed.shape[1] > ink.shape[1] and boxed.sum() > ink.sum()
+        cut = crop_to_ink(np.round(230 - 200 * boxed).astype(np.uint8), margin=(0.0, 0.0))
+        assert np.abs(np.subtract(cut.shape, crop_to_ink(on_paper, margin=(0.0, 0.0)).shape)).max() <= 2
 
 
 def test_random_words_are_letters_that_every_letter_drawing_font_draws():

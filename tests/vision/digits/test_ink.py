@@ -124,14 +124,19 @@ def _in_a_label(gray, rows=2.5, border=0.12):
 
 
 def test_the_framed_crop_is_the_ink_inside_a_label_and_none_without_a_frame():
-    """The label's dark border is one component around the digits: the framed crop leaves it out. Digits
-    touching the image border frame nothing, nor does a digit around a speck in its loop, nor strokes
+    """The label's dark border is one component around the digits. Closed all round, it is a drawn box, which
+    every crop leaves out; cut open at the bottom, every crop keeps it and the framed crop leaves it out.
+    Digits touching the image border frame nothing, nor does a digit around a speck in its loop, nor strokes
     crossing the ink between them."""
     sample = load_image_gray(SAMPLES / "03_10248.png")
+    tight = crop_to_ink(sample, margin=(0.0, 0.0)).shape
     labelled = _in_a_label(sample)
-    assert crop_to_ink(labelled).shape == labelled.shape
-    (framed,) = crops_to_ink(labelled, [(0.0, 0.0)], inside_frame=True)
-    assert np.abs(np.subtract(framed.shape, crop_to_ink(sample, margin=(0.0, 0.0)).shape)).max() <= 2
+    assert np.abs(np.subtract(crop_to_ink(labelled, margin=(0.0, 0.0)).shape, tight)).max() <= 2
+    assert crops_to_ink(labelled, [(0.0, 0.0)], inside_frame=True) == []
+    opened = labelled[: -int(0.12 * 2.5 * sample.shape[0]) - 2]  # the label's bottom border cut off
+    assert crop_to_ink(opened).shape == opened.shape
+    (framed,) = crops_to_ink(opened, [(0.0, 0.0)], inside_frame=True)
+    assert np.abs(np.subtract(framed.shape, tight)).max() <= 2
     image, (top, bottom, left, right) = _string_on_paper()
     assert crops_to_ink(image[top:bottom, left:right], [(0.0, 0.0)], inside_frame=True) == []
     ring = np.full((40, 30), 220, np.uint8)
@@ -149,6 +154,29 @@ def test_digits_on_a_framed_label_read_right(name):
     """Read whole, the label's digits fill a third of the reader's rows and read wrong, unsure; read again
     inside the frame they read right."""
     assert read_digits([_in_a_label(load_image_gray(SAMPLES / f"{name}.png"))])[0].text == name.split("_")[1]
+
+
+def _in_a_drawn_box(gray, outside):
+    """``gray`` with paper a third of its height around it, in a dark rectangle 3 px thick, and ``outside``
+    times its height of paper around that: a form's field cut out at or beyond its box."""
+    boxed = np.pad(_loose(gray, 0.3), 3, constant_values=20)
+    return np.pad(boxed, round(outside * gray.shape[0]), constant_values=np.median(gray)).astype(gray.dtype)
+
+
+@pytest.mark.parametrize("outside", [0.0, 0.2])
+def test_a_box_drawn_around_the_string_is_left_out_of_its_ink_and_a_loop_around_a_speck_is_not(outside):
+    sample = load_image_gray(SAMPLES / "03_10248.png")
+    crop = crop_to_ink(_in_a_drawn_box(sample, outside), margin=(0.0, 0.0))
+    assert np.abs(np.subtract(crop.shape, crop_to_ink(sample, margin=(0.0, 0.0)).shape)).max() <= 2
+    ring = np.full((60, 50), 220, np.uint8)
+    cv2.ellipse(ring, (25, 30), (13, 18), 0, 0, 360, 20, 3)
+    ring[30, 25] = 20
+    assert min(crop_to_ink(ring, margin=(0.0, 0.0)).shape) > 25  # the loop's extent, not the speck's
+
+
+@pytest.mark.parametrize("name", ["03_10248", "04_25441", "06_3141592"])
+def test_digits_in_a_drawn_box_read_right(name):
+    assert read_digits([_in_a_drawn_box(load_image_gray(SAMPLES / f"{name}.png"), 0.2)])[0].text == name.split("_")[1]
 
 
 def _loose(gray, margin):
