@@ -381,21 +381,21 @@ def test_words_are_printed_beside_the_digits_unlabelled_and_word_only_strings_ar
     assert batch["targets"].tolist() == [8, 1] and batch["target_lengths"].tolist() == [0, 2]
 
 
-def test_tilted_strings_are_the_same_draws_turned_on_a_larger_canvas():
+def _printed_draws(n: int, **option) -> list[tuple[tuple[np.ndarray, str], tuple[np.ndarray, str]]]:
+    """``n`` printed strings rendered from the same seeds plain and with ``option`` (a SyntheticConfig field)."""
     fonts = [_dejavu("DejaVuSans.ttf")]
-    level = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0))
-    tilted = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0, tilt=(5.0, 15.0)))
-    for i in range(10):
-        (flat, text), (turned_image, turned_text) = (d.render(np.random.default_rng([3, i])) for d in (level, tilted))
+    plain, varied = (data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0, **options))
+                     for options in ({}, option))
+    return [(plain.render(np.random.default_rng([3, i])), varied.render(np.random.default_rng([3, i]))) for i in range(n)]
+
+
+def test_tilted_strings_are_the_same_draws_turned_on_a_larger_canvas():
+    for (flat, text), (turned_image, turned_text) in _printed_draws(10, tilt=(5.0, 15.0)):
         assert turned_text == text and turned_image.shape[0] > flat.shape[0] + 0.08 * flat.shape[1]  # sin 5 deg
 
 
 def test_shaded_strings_are_the_same_draws_with_the_light_falling_off():
-    fonts = [_dejavu("DejaVuSans.ttf")]
-    even = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0))
-    shaded = data.SyntheticDigits([], fonts, 32, data.SyntheticConfig(handwritten_fraction=0.0, shade=(0.3, 0.65)))
-    for i in range(10):
-        (lit, text), (shadowed, shaded_text) = (d.render(np.random.default_rng([3, i])) for d in (even, shaded))
+    for (lit, text), (shadowed, shaded_text) in _printed_draws(10, shade=(0.3, 0.65)):
         assert shaded_text == text and shadowed.shape == lit.shape
         paper = lit > 100
         kept = (shadowed[paper] + 0.5) / lit[paper]
