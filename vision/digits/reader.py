@@ -118,17 +118,17 @@ def read_digits(
     :data:`LEVEL_FROM` degrees (:meth:`~vision.digits.ink.StringInk.tilt`) is read again turned level, and that
     reading is kept when it is at least :data:`LEVEL_MARGIN` more confident (the reader learnt strings within
     a few degrees of level; the margin keeps the plain reading where the tilt is misjudged, as on busy
-    photos). With ``even``, an image read with confidence below :data:`EVEN_BELOW` whose paper's tone varies
-    under the string by :data:`~vision.digits.lighting.EVEN_FROM` of its lightest or more (a shadow, light
-    falling off towards an edge) is read again with its lighting evened
-    (:meth:`~vision.digits.ink.StringInk.evened`) after the looks below, and the more confident reading is
-    kept (evening busy photos in place of reading them as they are lost strings). Images are read in luma (gray); with
-    ``colour``, a colour image whose luma reading has confidence below :data:`UNSURE_BELOW` is read again on four gray views of its colours
+    photos). Images are read in luma (gray); with ``colour``, a colour image whose luma reading has confidence
+    below :data:`UNSURE_BELOW` is read again on four gray views of its colours
     (:func:`~vision.digits.colour.colour_views`: digits that stand out in hue more than in brightness; each
     with the first :data:`COLOUR_CROPS` crops) and the most confident of the five readings is kept. With
     ``crop``, an image still read below :data:`UNSURE_BELOW` whose digits sit inside a frame (a label's or
     display's edge around them, touching the image border: ``crops_to_ink(..., inside_frame=True)``) is
-    read again on the ``views`` crops of the ink inside it, and the more confident reading is kept.
+    read again on the ``views`` crops of the ink inside it, and the more confident reading is kept. With
+    ``even``, an image then read below :data:`EVEN_BELOW` whose paper's tone varies under the string by
+    :data:`~vision.digits.lighting.EVEN_FROM` of its lightest or more (a shadow, light falling off towards an
+    edge) is read again with its lighting evened (:meth:`~vision.digits.ink.StringInk.evened`), and the more
+    confident reading is kept (evening busy photos in place of reading them as they are lost strings).
     Several models (or weights names) read as an ensemble: every (model, crop) pair counts alike in that
     average. Images are batched by similar width to limit padding; results come back in the input order.
     ``on_batch(n)`` is called after each batch of n images (for progress bars).
