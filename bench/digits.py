@@ -101,13 +101,10 @@ def test_sets(
     return {name: sets[name] for name in SET_NAMES if name in sets and name in names}  # orand brings orand-loose
 
 
-def run_ours(
-    models, images: list[np.ndarray], beam: int, crop: bool = True, views: int = len(CROP_MARGINS), colour: bool = True,
-    level: bool = True, even: bool = True,
-) -> tuple[list[str], list[float], float]:
+def run_ours(models, images: list[np.ndarray], **reading) -> tuple[list[str], list[float], float]:
+    """Read ``images`` with ``read_digits(..., **reading)`` in batches of 32: texts, confidences, images/s."""
     start = time.perf_counter()
-    readings = read_digits(images, models, beam=beam, batch_size=32, crop=crop, views=views, colour=colour, level=level,
-                            even=even)
+    readings = read_digits(images, models, batch_size=32, **reading)
     rate = len(images) / (time.perf_counter() - start)
     return [r.text for r in readings], [r.confidence for r in readings], rate
 
@@ -220,15 +217,16 @@ def main() -> int:
     results = {}
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     sets = test_sets(args.data_root, args.n, args.seed, tuple(args.sets), args.corrected)
+    reading = dict(beam=args.beam, crop=args.crop, views=args.views, colour=args.colour, level=args.level, even=args.even)
     for name, (images, truths) in sets.items():
-        ours, confidences, ours_rate = run_ours(models, images, args.beam, args.crop, args.views, args.colour, args.level, args.even)
+        ours, confidences, ours_rate = run_ours(models, images, **reading)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}
         row["ours_calibration"] = calibration(ours, truths, confidences)
         tesseract = run_tesseract(images) if args.tesseract else None
         if tesseract:
             row["tesseract"] = score(tesseract[0], truths) | {"images_per_s": tesseract[1]}
         if other is not None:
-            theirs = run_ours(other, images, args.beam, args.crop, args.views, args.colour, args.level, args.even)[0]
+            theirs = run_ours(other, images, **reading)[0]
             row["against"] = score(theirs, truths) | paired(ours, theirs, truths)
         results[name] = row
         t = row.get("tesseract", {"seq_acc": float("nan"), "cer": float("nan"), "images_per_s": float("nan")})
