@@ -16,7 +16,10 @@ reading is kept (``--no-colour``: luma only). An image still read below 0.5 whos
 (the dark surround of a light label or display) is read again inside it. One still read below 0.9 whose
 paper's tone varies under the string by a quarter or more (a shadow across a photo, light falling off
 towards an edge) is read again with its lighting evened, the more confident reading kept (``--no-even``:
-never).
+never). The reader knows only digits and reads a word beside them as digits too; with ``--words`` (for forms
+and receipts), a small tagger first finds the words beside the digits (a label or unit such as ``Total`` or
+``kg``), which are painted out with the paper, and an image of words alone reads as nothing. It is off by
+default because it costs about a point of handwritten cheques and of tilted strings (README).
 Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
 """
 
@@ -39,10 +42,10 @@ from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_outpu
 from apps.models import WeightsError, load_model
 from vision.digits.data import load_image
 from vision.digits.model import CRNN
-from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, read_digits
+from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, WORD_TAGGER, read_digits
 from vision.paths import list_images
 
-DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
+DEMO_WEIGHTS = [DEFAULT_WEIGHTS, WORD_TAGGER]
 DEMO_OUTPUTS = ["read-digits.tsv"]
 STDIN = Path("-")  # the path that stands for one image piped in: ``cat scan.png | rsuite read-digits -``
 CHUNK_PIXELS = 100_000_000  # decoded image pixels held at once: images are read and printed chunk by chunk
@@ -68,6 +71,9 @@ def get_parser() -> argparse.ArgumentParser:
                         help="never read a tilted string again turned level")
     parser.add_argument("--no-even", dest="even", action="store_false",
                         help="read unevenly lit images as they are, their lighting not evened")
+    parser.add_argument("--words", action="store_true",
+                        help="leave out words beside the digits (labels, units: forms, receipts); costs about a "
+                        "point of handwritten cheques and tilted strings")
     parser.add_argument("--weights", action="append", metavar="WEIGHTS",
                         help=f"shipped weights name or path (default: {DEFAULT_WEIGHTS}); given again, the "
                         "weights read as an ensemble, each crop by each")
@@ -129,6 +135,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         device = pick_device(args.device)
         models = [load_model(weights, device=device, kind=CRNN) for weights in args.weights or [DEFAULT_WEIGHTS]]
+        tagger = load_model(WORD_TAGGER, device=device, kind=CRNN) if args.words and args.crop else None
     except WeightsError as error:
         raise UserError(str(error)) from None
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL warns above it and refuses above twice it
@@ -153,7 +160,8 @@ def main(args: argparse.Namespace) -> int:
                 readings = read_digits(
                     [image for _, image in chunk], models, beam=args.beam, batch_size=args.batch_size,
                     min_len=args.min_len, max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
-                    colour=args.colour, level=args.level, even=args.even,
+                    colour=args.colour, level=args.level, even=args.even, words=tagger is not None,
+                    tagger=tagger or WORD_TAGGER,
                 )
                 emit([path for path, _ in chunk], readings, args.json)
                 read, chunk = read + len(chunk), []

@@ -34,6 +34,7 @@ from recurrent.registry import (
 # system -> (module, LightningModule class, LightningDataModule class); the data module's SOURCES go on the card
 SYSTEMS: dict[str, tuple[str, str, str]] = {
     "digits": ("vision.digits.lit", "DigitsSystem", "DigitsData"),
+    "words": ("vision.digits.words_lit", "WordTaggerSystem", "WordTaggerData"),
     "fernn": ("vision.fernn.lit", "FERNNSystem", "MovingDigitsData"),
     "frvsr": ("vision.frvsr.lit", "FRVSRSystem", "FRVSRData"),
     "mossformer2": ("audio.mossformer2.lit", "SeparationSystem", "SpeechMixData"),

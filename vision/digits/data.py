@@ -507,12 +507,14 @@ def render_printed(
     font_probabilities: np.ndarray | None = None,
     before: str = "",
     after: str = "",
-) -> np.ndarray:
+    word_mask: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Render ``text`` (with unlabelled separators) in a random font (uniformly, or by
     ``font_probabilities``), size, tracking and weight. ``segment``: ``fonts`` are segment display fonts;
     only display separators, and often the unlit segments faintly visible behind each digit (an ``8`` at
     8-30 % of the ink), as on LCDs. ``sign``: a leading ``$``/``#``. ``before`` and ``after``: unlabelled
-    words drawn a space before and after the digits (with an empty ``text``: the words alone)."""
+    words drawn a space before and after the digits (with an empty ``text``: the words alone). With
+    ``word_mask``, returns (ink, the ink of those words alone, drawn and cut the same)."""
     index = rng.integers(len(fonts)) if font_probabilities is None else rng.choice(len(fonts), p=font_probabilities)
     font = ImageFont.truetype(str(fonts[int(index)]), int(rng.integers(28, 56)))
     tokens = _punctuate(rng, text, segment, sign) if text else []
@@ -521,23 +523,25 @@ def render_printed(
     tracking = rng.uniform(-0.05, 0.4) * font.size
     widths = [font.getlength(t) for t in tokens]
     width = int(sum(widths) + tracking * len(tokens) + font.size * 2)
-    image = Image.new("L", (max(width, 8), int(font.size * 1.8)), 0)
-    draw = ImageDraw.Draw(image)
+    image, words = (Image.new("L", (max(width, 8), int(font.size * 1.8)), 0) for _ in range(2))
+    draw, draw_words = ImageDraw.Draw(image), ImageDraw.Draw(words)
+    word_tokens = set(range(2 * bool(before))) | set(range(len(tokens) - 2 * bool(after), len(tokens)))
     x = font.size * 0.4
     stroke = int(rng.random() < 0.2)
-    for token, w in zip(tokens, widths):
+    for k, (token, w) in enumerate(zip(tokens, widths)):
         if ghost and token.isdigit():
             draw.text((x, font.size * 0.3), "8", fill=ghost, font=font, stroke_width=stroke, stroke_fill=ghost)
-        draw.text((x, font.size * 0.3), token, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
+        for canvas in (draw, draw_words) if k in word_tokens else (draw,):
+            canvas.text((x, font.size * 0.3), token, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
         x += w + tracking
-    array = np.asarray(image, np.float32) / 255
+    array, word_array = (np.asarray(canvas, np.float32) / 255 for canvas in (image, words))
     ys, xs = np.nonzero(array > 0.2)
     if len(ys) == 0:
-        return array
+        return (array, word_array) if word_mask else array
     pad = int(rng.integers(1, max(2, font.size // 3)))
     y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, array.shape[0])
     x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, array.shape[1])
-    return array[y0:y1, x0:x1]
+    return (array[y0:y1, x0:x1], word_array[y0:y1, x0:x1]) if word_mask else array[y0:y1, x0:x1]
 
 
 def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:

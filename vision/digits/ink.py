@@ -155,7 +155,7 @@ class StringInk:
         image for each where there is no ink."""
         if not len(self.labels):
             return [self.gray for _ in margins]
-        return [self.gray[self._box(margin)] for margin in margins]
+        return [self.gray[self.box(margin)] for margin in margins]
 
     def evened(self, min_spread: float = EVEN_FROM) -> np.ndarray | None:
         """The image with its paper's lighting evened (:func:`~vision.digits.lighting.even_lighting`) where the
@@ -164,7 +164,7 @@ class StringInk:
         if not len(self.labels):
             return None
         top, bottom = self._extent()[:2]
-        return even_lighting(self.gray, bottom - top, self._box(DEFAULT_MARGIN), min_spread)
+        return even_lighting(self.gray, bottom - top, self.box(DEFAULT_MARGIN), min_spread)
 
     def _extent(self) -> tuple[float, float, float, float]:
         """(top, bottom, left, right) of the string's ink in the image's pixels, ends exclusive."""
@@ -172,12 +172,22 @@ class StringInk:
         return (ink.top[labels].min() / scale, ink.bottom[labels].max() / scale,
                 ink.left[labels].min() / scale, ink.right[labels].max() / scale)
 
-    def _box(self, margin: tuple[float, float]) -> tuple[slice, slice]:
+    def box(self, margin: tuple[float, float]) -> tuple[slice, slice]:
         """Rows and columns of the string's ink plus ``margin`` (rows, columns) times its height."""
         top, bottom, left, right = self._extent()
         rows, columns = (m * (bottom - top) for m in margin)
         return (slice(max(int(top - rows), 0), int(np.ceil(bottom + rows))),
                 slice(max(int(left - columns), 0), int(np.ceil(right + columns))))
+
+    def columns(self) -> np.ndarray:
+        """Whether each column of the image holds ink of the string: bool (W,)."""
+        held = np.isin(self.ink.labels, self.labels).any(axis=0)
+        return held[np.minimum((np.arange(self.gray.shape[1]) * self.scale).astype(int), len(held) - 1)]
+
+    def glyphs(self) -> list[tuple[int, int]]:
+        """The column range [left, right) of each of the string's components, in the image's pixels."""
+        ink, scale = self.ink, self.scale
+        return [(int(ink.left[k] / scale), int(np.ceil(ink.right[k] / scale))) for k in self.labels]
 
     def tilt(self, min_aspect: float = 1.5) -> float:
         """The angle in degrees (counter-clockwise, as :func:`cv2.getRotationMatrix2D` turns) by which the

@@ -37,6 +37,7 @@ class CRNNConfig:
     lstm_hidden: int = 128
     lstm_layers: int = 2
     dropout: float = 0.1
+    classes: int = NUM_CLASSES  # per time step: CTC's blank + 10 digits; 2 for the word tagger (digits or else, letters)
 
 
 class ResidualBlock(nn.Module):
@@ -82,7 +83,8 @@ class CRNN(nn.Module):
 
     Shape:
         images: (B, 1, H, W) float, H = ``config.height``.
-        returns log-probabilities (B, T, 11) with T = :meth:`time_steps` (W), blank at index 0.
+        returns log-probabilities (B, T, ``config.classes``) with T = :meth:`time_steps` (W); for the reader
+        11 CTC classes, blank at index 0.
     """
 
     def __init__(self, config: CRNNConfig):
@@ -101,7 +103,7 @@ class CRNN(nn.Module):
                 width = channels
         self.stages = nn.Sequential(*blocks)
         features = width * self._out_size(config.height, axis=0)
-        self.encoder = BiLSTMEncoder(features, config.lstm_hidden, NUM_CLASSES, config.lstm_layers, config.dropout)
+        self.encoder = BiLSTMEncoder(features, config.lstm_hidden, config.classes, config.lstm_layers, config.dropout)
 
     def _stem_size(self, size: int | torch.Tensor) -> int | torch.Tensor:
         c = self.config
@@ -120,7 +122,7 @@ class CRNN(nn.Module):
 
     def forward(self, images: torch.Tensor, widths: torch.Tensor | None = None) -> torch.Tensor:
         """images (B, 1, height, W), ink bright in [0, 1], right-padded with 0 -> log-probabilities
-        (B, T, 11) over blank + digits. ``widths`` (B,): each image's width before padding; with them the
+        (B, T, classes) (the reader's: blank + digits). ``widths`` (B,): each image's width before padding; with them the
         padding reaches neither the convolutions' valid columns nor the BiLSTM, so an image reads the same
         alone or in any batch."""
         if images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != self.config.height:
@@ -192,3 +194,15 @@ def crnn_digits(**overrides) -> CRNN:
     """The shipped reader: height 32, any width, one step per 4 input columns (enough for 12 digits
     with repeats at any aspect the data has), 2 BiLSTM(128)."""
     return CRNN(make_config(CRNNConfig(), overrides))
+
+
+WORD_TAGGER = CRNNConfig(
+    stem_channels=16, stage_channels=(32, 48, 64), lstm_hidden=48, lstm_layers=1, dropout=0.0, classes=2
+)
+
+
+@register_model("word-tagger")
+def word_tagger(**overrides) -> CRNN:
+    """The reader's layout, small, tagging each time step (4 input columns) as digits or anything else
+    (class 0) or letters (class 1): which columns of a string image hold a word (:mod:`vision.digits.words`)."""
+    return CRNN(make_config(WORD_TAGGER, overrides))

@@ -15,10 +15,12 @@ from recurrent.registry import load_model
 from vision.digits.colour import colour_views, is_colour
 from vision.digits.data import collate, colour_array, gray_array, load_image, normalize_image, pil_array
 from vision.digits.decode import decode_string, string_probability
-from vision.digits.ink import DEFAULT_MARGIN, crops_to_ink, locate_string, turned
+from vision.digits.ink import DEFAULT_MARGIN, StringInk, crops_to_ink, locate_string, turned
 from vision.digits.model import CRNN
+from vision.digits.words import grown_to_glyphs, letter_columns, without_words, word_columns
 
 DEFAULT_WEIGHTS = "crnn-digits"
+WORD_TAGGER = "word-tagger"  # the weights that find the words beside the digits (vision.digits.words)
 
 
 @dataclass
@@ -41,6 +43,9 @@ LEVEL_FROM = 3.0  # degrees of tilt from which an image is also read turned leve
 LEVEL_MARGIN = 0.2  # how much more confident that reading must be to replace the plain one
 EVEN_BELOW = 0.9  # an unevenly lit image read less confidently is read again with its lighting evened
 COLOUR_CROPS = 2
+LETTERS_FROM = 0.7  # a column the word tagger gives at least this P(letters) holds a word, in a run of such
+WORD_WIDTH = 0.6  # columns at least this many times the string's crop height wide
+WORDS_ALONE = 0.9  # an image with at least this share of its string's ink columns in words holds no digits
 
 
 def read_batch(
@@ -106,6 +111,8 @@ def read_digits(
     colour: bool = True,
     level: bool = True,
     even: bool = True,
+    words: bool = False,
+    tagger: CRNN | str = WORD_TAGGER,
 ) -> list[Reading]:
     """Read the digit string in each image (paths, PIL images, or arrays: gray (H, W), colour (H, W, 3) or
     with alpha).
@@ -129,7 +136,13 @@ def read_digits(
     :data:`~vision.digits.lighting.EVEN_FROM` of its lightest or more (a shadow, light falling off towards an
     edge) is read again with its lighting evened (:meth:`~vision.digits.ink.StringInk.evened`), and the more
     confident reading is kept (evening busy photos in place of reading them as they are lost strings).
-    Several models (or weights names) read as an ensemble: every (model, crop) pair counts alike in that
+    With ``words`` (and ``crop``; off by default: it costs about a point of handwritten cheques and of tilted
+    strings), the words beside the digits (a label or unit: ``Total``, ``kg``) are found first by ``tagger``
+    (:func:`~vision.digits.words.letter_columns`, for each column of the string's crop P(letters): runs of columns
+    at least :data:`LETTERS_FROM` sure and :data:`WORD_WIDTH` crop heights wide, grown to the ink components lying
+    mostly in them) and painted out with the paper (:func:`~vision.digits.words.without_words`) before anything is
+    read; an image whose string lies at least :data:`WORDS_ALONE` in words reads "" (nothing to read), with the
+    words' mean P(letters) as confidence. Several models (or weights names) read as an ensemble: every (model, crop) pair counts alike in that
     average. Images are batched by similar width to limit padding; results come back in the input order.
     ``on_batch(n)`` is called after each batch of n images (for progress bars).
     Unreadable files raise.
@@ -147,6 +160,9 @@ def read_digits(
               for x in images]
     grays = [gray_array(a) for a in arrays]
     strings = [locate_string(g) if crop or level or even else None for g in grays]
+    wordless: dict[int, tuple[str, float]] = {}  # images that hold words alone: their readings
+    if words and crop:
+        wordless = _leave_out_words(load_model(tagger, device=device) if isinstance(tagger, str) else tagger, grays, strings)
     seen = [s.crops(CROP_MARGINS[:views]) if crop else [g] for g, s in zip(grays, strings)]  # seen[i][v]: view v of i
     order = sorted(range(len(seen)), key=lambda i: seen[i][0].shape[1] / seen[i][0].shape[0])
     results: dict[int, tuple[str, float]] = {}
@@ -172,9 +188,32 @@ def read_digits(
             _keep_most_confident(results, looks, models, beam, min_len, max_len)
         if on_batch:
             on_batch(len(chunk))
+    results.update(wordless)
     return [
         Reading(str(x) if isinstance(x, (str, Path)) else None, *results[i]) for i, x in enumerate(images)
     ]
+
+
+def _leave_out_words(tagger: CRNN, grays: list[np.ndarray], strings: list[StringInk]) -> dict[int, tuple[str, float]]:
+    """Paint out, in place in ``grays`` (and ``strings``, located again), the words the tagger finds in each
+    string's crop; returns the readings ("", confidence) of the images that hold words alone."""
+    located = [i for i, s in enumerate(strings) if len(s.labels)]
+    boxes = {i: strings[i].box(DEFAULT_MARGIN) for i in located}
+    crops = [grays[i][boxes[i]] for i in located]
+    alone = {}
+    for i, crop, p in zip(located, crops, letter_columns(tagger, crops)):
+        left = boxes[i][1].start
+        glyphs = [(max(a - left, 0), b - left) for a, b in strings[i].glyphs()]
+        letters = grown_to_glyphs(word_columns(p, LETTERS_FROM, WORD_WIDTH * crop.shape[0]), glyphs)
+        ink = strings[i].columns()[boxes[i][1]]
+        if not letters[ink].any():
+            continue
+        if letters[ink].mean() >= WORDS_ALONE:
+            alone[i] = ("", float(p[ink].mean()))
+            continue
+        grays[i] = without_words(grays[i], boxes[i], letters)
+        strings[i] = locate_string(grays[i])
+    return alone
 
 
 def _views(gray: np.ndarray, crop: bool, views: int) -> list[np.ndarray]:

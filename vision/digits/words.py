@@ -1,0 +1,210 @@
+"""Words beside digits: which columns of a string image hold letters, so that the reader leaves them out.
+
+The reader knows only digits and reads a label or unit beside a number ("Total", "kg") as digits. The word
+tagger (``word-tagger``, :func:`vision.digits.model.word_tagger`) marks each time step of a string image as
+letters or not; :func:`letter_columns` turns that into a probability per image column and :func:`without_words`
+paints the columns of the words with the paper.
+
+Training lines (:class:`TaggedLines`) are printed strings with words before or after them, or words alone,
+each with the columns its words cover (:func:`tagged_line`), mixed with strings of digits alone (synthetic
+and real), none of whose columns are letters. Their words are drawn by :func:`training_word` and never
+from :data:`~vision.digits.data.FORM_WORDS`, which the benchmark's ``synth-words`` set draws half of its words from.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
+
+from recurrent.streams import pass_rng, worker_share
+from vision.digits import data
+from vision.digits.ink import locate_string
+from vision.digits.model import CRNN
+
+VOWELS = "aeiouy"
+CONSONANTS = "".join(c for c in string.ascii_lowercase if c not in VOWELS)
+LETTER_GAP = 0.15  # of a line's height: gaps between a word's letters narrower than this belong to the word
+IGNORE = -100  # the target of padded time steps (cross-entropy's ignore_index)
+
+
+def training_word(rng: np.random.Generator) -> str:
+    """A word to print beside digits in training: 1-8 random letters, a pronounceable made-up word of 1-4
+    syllables, or a capital abbreviation with a full stop; in lower, upper or title case, sometimes
+    ending in ``:``; never one of :data:`~vision.digits.data.FORM_WORDS`."""
+    forms = {w.lower() for w in data.FORM_WORDS}
+    while True:
+        kind = int(rng.integers(3))
+        if kind == 0:
+            word = "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(1, 9))))
+        elif kind == 1:
+            syllables = int(rng.integers(1, 5))
+            word = "".join(str(rng.choice(list(CONSONANTS))) * int(rng.random() < 0.8) + str(rng.choice(list(VOWELS)))
+                           + str(rng.choice(list(CONSONANTS))) * int(rng.random() < 0.4) for _ in range(syllables))
+        else:
+            word = "".join(rng.choice(list(string.ascii_lowercase), int(rng.integers(1, 4)))) + "."
+        word = (str.lower, str.upper, str.title)[int(rng.integers(3))](word)
+        if word.strip(".").lower() not in forms:
+            return word + ":" * int(rng.random() < 0.2)
+
+
+def tagged_line(
+    rng: np.random.Generator, fonts: list, font_probabilities: np.ndarray | None, alone_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """A printed string with one or two words before it, after it or both (``alone_fraction`` of them words
+    alone, with no digits), degraded as a scan or photo (:func:`~vision.digits.data.degrade`): (uint8 (H, W),
+    bool (W0,) whether each column lies within a word: its ink, or a gap between its letters narrower than
+    :data:`LETTER_GAP` of the line's height). W0 is the line's width before it was degraded, which may have
+    scaled it down: column j of the image is column j * W0 / W of ``letters``."""
+    words = " ".join(training_word(rng) for _ in range(int(rng.integers(1, 3))))
+    if rng.random() < alone_fraction:
+        text, before, after = "", words, ""
+    else:
+        text, where = data.random_text(rng), rng.random()
+        before, after = (words, "") if where < 0.45 else ("", words) if where < 0.8 else (words, training_word(rng))
+    ink, word_ink = data.render_printed(rng, fonts, text, sign=rng.random() < 0.1, font_probabilities=font_probabilities,
+                                        before=before, after=after, word_mask=True)
+    columns = (word_ink > 0.2).any(axis=0).astype(np.uint8)[None]
+    gap = np.ones((1, max(1, round(LETTER_GAP * ink.shape[0]))), np.uint8)
+    return data.degrade(rng, ink), cv2.morphologyEx(columns, cv2.MORPH_CLOSE, gap)[0].astype(bool)
+
+
+def recropped(rng: np.random.Generator, image: np.ndarray, letters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A grayscale line (H, W) and its ``letters`` (W0,) cut to the line's ink as the reader cuts it
+    (:func:`~vision.digits.ink.locate_string`), with margins drawn as :func:`~vision.digits.data.recrop` draws them."""
+    line = locate_string(image)
+    if not len(line.labels):
+        return image, letters
+    rows, columns = line.box(tuple(rng.uniform(*margins) for margins in data.RECROP_MARGINS))
+    scale = len(letters) / image.shape[1]
+    start = int(columns.start * scale)
+    return image[rows, columns], letters[start : max(start + 1, round(min(columns.stop, image.shape[1]) * scale))]
+
+
+def step_targets(letters: np.ndarray, width: int, steps: int) -> np.ndarray:
+    """Per time step of a ``width``-column image read in ``steps`` steps: 1 where most of its columns
+    (``letters`` (W,) bool, of the image before it was resized to ``width``) are letters, else 0."""
+    columns = np.interp(np.arange(width) * len(letters) / width, np.arange(len(letters)), letters.astype(np.float32))
+    edges = np.linspace(0, width, steps + 1).round().astype(int)
+    return np.array([columns[a:max(b, a + 1)].mean() > 0.5 for a, b in zip(edges[:-1], edges[1:])], np.int64)
+
+
+class TaggedLines(IterableDataset):
+    """Items (image (height, W) float32 normalised, letters (W0,) bool over its width in proportion):
+    ``word_fraction`` of them :func:`tagged_line`, the rest digit strings without words (no column a letter)
+    drawn from ``real`` images with probability ``real_fraction`` when given, else from ``digits``;
+    ``recrop_fraction`` of all of them cut to their ink as the reader cuts them (:func:`recropped`). Each pass yields ``length``
+    items: with ``seed`` the same ones each time (for validation), else new ones each pass (for training)."""
+
+    def __init__(
+        self,
+        digits: data.SyntheticDigits,
+        real: Sequence[np.ndarray] = (),
+        word_fraction: float = 0.5,
+        real_fraction: float = 0.2,
+        length: int = 1000,
+        seed: int | None = None,
+        recrop_fraction: float = 0.0,
+    ):
+        self.digits, self.real, self.word_fraction, self.real_fraction = digits, list(real), word_fraction, real_fraction
+        self.recrop_fraction = recrop_fraction
+        weights = np.array([data.draws_letters(f) for f in digits.fonts], np.float64)
+        self.word_fonts = weights / weights.sum()
+        self.seed, self.length = seed, length
+
+    def item(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if rng.random() < self.word_fraction:
+            image, letters = tagged_line(rng, self.digits.fonts, self.word_fonts)
+        elif self.real and rng.random() < self.real_fraction:
+            image = self.real[int(rng.integers(len(self.real)))]
+            letters = np.zeros(image.shape[1], bool)
+        else:
+            image = self.digits.render(rng)[0]
+            letters = np.zeros(image.shape[1], bool)
+        image = data.gray_array(image)
+        if rng.random() < self.recrop_fraction:
+            image, letters = recropped(rng, image, letters)
+        return data.normalize_image(image, self.digits.height), letters
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):
+        if self.seed is not None:
+            for i in range(self.length):
+                yield self.item(np.random.default_rng([self.seed, i]))
+            return
+        rng = pass_rng(self)
+        for _ in range(worker_share(self.length)):
+            yield self.item(rng)
+
+
+def collate_tagged(batch: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor | list[np.ndarray]]:
+    """Images padded as :func:`~vision.digits.data.collate` pads them, with their ``letters`` (a list)."""
+    collated = data.collate([(image, "") for image, _ in batch])
+    return {"images": collated["images"], "widths": collated["widths"], "letters": [letters for _, letters in batch]}
+
+
+def step_target_batch(letters: Sequence[np.ndarray], widths: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """(B, T) targets per time step (:func:`step_targets`) of images ``widths`` wide read in ``steps`` steps,
+    :data:`IGNORE` past each image's end."""
+    targets = torch.full((len(letters), int(steps.max())), IGNORE, dtype=torch.long)
+    for i, (columns, width, n) in enumerate(zip(letters, widths.tolist(), steps.tolist())):
+        targets[i, :n] = torch.from_numpy(step_targets(columns, width, n))
+    return targets
+
+
+@torch.inference_mode()
+def letter_columns(tagger: CRNN, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """P(letters) of each column of each grayscale crop (H, W_i), any polarity -> float32 (W_i,) each."""
+    if not crops:
+        return []
+    normalized = [data.normalize_image(crop, tagger.config.height) for crop in crops]
+    batch = data.collate([(image, "") for image in normalized])
+    device = next(tagger.parameters()).device
+    probabilities = tagger(batch["images"].to(device), batch["widths"])[..., 1].exp().float().cpu().numpy()
+    columns = []
+    for crop, image, p, steps in zip(crops, normalized, probabilities, tagger.time_steps(batch["widths"]).tolist()):
+        at = (np.arange(crop.shape[1]) + 0.5) * image.shape[1] / crop.shape[1]  # each crop column's centre, resized
+        columns.append(p[np.minimum((at * steps / image.shape[1]).astype(int), steps - 1)].astype(np.float32))
+    return columns
+
+
+def word_columns(letters: np.ndarray, threshold: float, min_width: float) -> np.ndarray:
+    """Which columns lie in a word: runs of columns whose P(letters) (``letters``, one per column) is at least
+    ``threshold``, joined across gaps narrower than ``min_width`` (a letter the tagger is less sure of, inside a
+    word), and then kept where at least ``min_width`` wide (one round digit taken for an ``o`` is not a word)."""
+    sure = (letters >= threshold).astype(np.uint8)[None]
+    width = 2 * int(np.ceil(min_width / 2)) + 1  # odd: the closing does not shift the runs
+    joined = cv2.morphologyEx(np.pad(sure, ((0, 0), (width, width))), cv2.MORPH_CLOSE, np.ones((1, width), np.uint8))
+    runs = np.r_[False, joined[0, width:-width].astype(bool), False]
+    edges = np.flatnonzero(runs[1:] != runs[:-1])
+    words = np.zeros(len(letters), bool)
+    for start, stop in zip(edges[::2], edges[1::2]):
+        words[start:stop] = stop - start >= min_width
+    return words
+
+
+def grown_to_glyphs(words: np.ndarray, glyphs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``words`` (one bool per column) grown to the whole column range [left, right) of each of ``glyphs``
+    (ink components) that lies mostly in words, so that no edge of a letter is left to be read as a digit."""
+    grown = words.copy()
+    for left, right in glyphs:
+        if right > left and words[left:right].mean() >= 0.5:
+            grown[left:right] = True
+    return grown
+
+
+def without_words(gray: np.ndarray, box: tuple[slice, slice], letters: np.ndarray) -> np.ndarray:
+    """``gray`` (H, W) with the rows of ``box`` (rows, columns) painted with the median tone of the box (its
+    paper) in the columns of the box where ``letters`` (one bool per column of the box) is true; same dtype.
+    The input is not changed."""
+    painted = gray.copy()
+    rows, columns = box
+    region = painted[rows, columns]
+    region[:, letters[: region.shape[1]]] = np.median(region)
+    return painted
