@@ -130,12 +130,14 @@ def main(args: argparse.Namespace) -> int:
             raise UserError(f"--{option.replace('_', '-')} {getattr(args, option)}: must be at least 1")
     if args.min_len < 0 or (args.max_len is not None and args.max_len < max(args.min_len, 1)):
         raise UserError(f"--min-len {args.min_len} --max-len {args.max_len}: need 0 <= min-len <= max-len, max-len >= 1")
+    if args.words and not args.crop:
+        raise UserError("--words finds the words in the crop to the ink: it cannot go with --no-crop")
     if args.paths.count(STDIN) > 1:
         raise UserError(f"{STDIN} (standard input) can be given once")
     try:
         device = pick_device(args.device)
         models = [load_model(weights, device=device, kind=CRNN) for weights in args.weights or [DEFAULT_WEIGHTS]]
-        tagger = load_model(WORD_TAGGER, device=device, kind=CRNN) if args.words and args.crop else None
+        tagger = load_model(WORD_TAGGER, device=device, kind=CRNN) if args.words else None
     except WeightsError as error:
         raise UserError(str(error)) from None
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL warns above it and refuses above twice it

@@ -168,6 +168,8 @@ def test_damaged_files_and_bad_options_say_what_is_wrong(weights, images, tmp_pa
                            (["--min-len", "5", "--max-len", "2"], "--min-len 5 --max-len 2"), (["--device", "mps"], "--device mps")):
         result = rsuite(str(images / "gray.png"), "--weights", str(weights), *options)
         assert result.returncode == 2 and named in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    result = rsuite(str(images / "gray.png"), "--words", "--no-crop")
+    assert result.returncode == 2 and "--words" in result.stderr and result.stderr.count("\n") == 1
     result = rsuite("/dev/null", "--weights", str(weights))
     assert result.returncode == 2 and "not a regular file" in result.stderr
 

@@ -86,8 +86,8 @@ def recropped(rng: np.random.Generator, image: np.ndarray, letters: np.ndarray) 
 
 
 def step_targets(letters: np.ndarray, width: int, steps: int) -> np.ndarray:
-    """Per time step of a ``width``-column image read in ``steps`` steps: 1 where most of its columns
-    (``letters`` (W,) bool, of the image before it was resized to ``width``) are letters, else 0."""
+    """Per time step of a ``width``-column image read in ``steps`` steps: 1 where most of its columns are
+    letters, else 0 (``letters`` (W0,) bool: the image's columns before it was resized to ``width``)."""
     columns = np.interp(np.arange(width) * len(letters) / width, np.arange(len(letters)), letters.astype(np.float32))
     edges = np.linspace(0, width, steps + 1).round().astype(int)
     return np.array([columns[a:max(b, a + 1)].mean() > 0.5 for a, b in zip(edges[:-1], edges[1:])], np.int64)
@@ -97,8 +97,8 @@ class TaggedLines(IterableDataset):
     """Items (image (height, W) float32 normalised, letters (W0,) bool over its width in proportion):
     ``word_fraction`` of them :func:`tagged_line`, the rest digit strings without words (no column a letter)
     drawn from ``real`` images with probability ``real_fraction`` when given, else from ``digits``;
-    ``recrop_fraction`` of all of them cut to their ink as the reader cuts them (:func:`recropped`). Each pass yields ``length``
-    items: with ``seed`` the same ones each time (for validation), else new ones each pass (for training)."""
+    ``recrop_fraction`` of all of them cut to their ink as the reader cuts them (:func:`recropped`). Each pass
+    yields ``length`` items: with ``seed`` the same ones each time (for validation), else new ones each pass."""
 
     def __init__(
         self,
