@@ -42,10 +42,10 @@ from apps.common import EXIT_BAD_INPUT, UserError, add_common_args, atomic_outpu
 from apps.models import WeightsError, load_model
 from vision.digits.data import load_image
 from vision.digits.model import CRNN
-from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, WORD_TAGGER, read_digits
+from vision.digits.reader import CROP_MARGINS, DEFAULT_WEIGHTS, WORD_TAGGER_WEIGHTS, read_digits
 from vision.paths import list_images
 
-DEMO_WEIGHTS = [DEFAULT_WEIGHTS, WORD_TAGGER]
+DEMO_WEIGHTS = [DEFAULT_WEIGHTS, WORD_TAGGER_WEIGHTS]
 DEMO_OUTPUTS = ["read-digits.tsv"]
 STDIN = Path("-")  # the path that stands for one image piped in: ``cat scan.png | rsuite read-digits -``
 CHUNK_PIXELS = 100_000_000  # decoded image pixels held at once: images are read and printed chunk by chunk
@@ -137,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         device = pick_device(args.device)
         models = [load_model(weights, device=device, kind=CRNN) for weights in args.weights or [DEFAULT_WEIGHTS]]
-        tagger = load_model(WORD_TAGGER, device=device, kind=CRNN) if args.words else None
+        tagger = load_model(WORD_TAGGER_WEIGHTS, device=device, kind=CRNN) if args.words else WORD_TAGGER_WEIGHTS
     except WeightsError as error:
         raise UserError(str(error)) from None
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL warns above it and refuses above twice it
@@ -162,8 +162,8 @@ def main(args: argparse.Namespace) -> int:
                 readings = read_digits(
                     [image for _, image in chunk], models, beam=args.beam, batch_size=args.batch_size,
                     min_len=args.min_len, max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
-                    colour=args.colour, level=args.level, even=args.even, words=tagger is not None,
-                    tagger=tagger or WORD_TAGGER,
+                    colour=args.colour, level=args.level, even=args.even, words=args.words,
+                    tagger=tagger,
                 )
                 emit([path for path, _ in chunk], readings, args.json)
                 read, chunk = read + len(chunk), []

@@ -61,7 +61,7 @@ from torchmetrics.functional.text import char_error_rate
 from apps.models import load_model
 from recurrent.registry import count_params, get_model, record_metrics
 from vision.digits import data
-from vision.digits.reader import CROP_MARGINS, WORD_TAGGER, read_digits
+from vision.digits.reader import CROP_MARGINS, WORD_TAGGER_WEIGHTS, read_digits
 
 
 SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg", "synth-photo", "synth-words", "synth-tilted",
@@ -257,7 +257,7 @@ def main() -> int:
     args.out.write_text(json.dumps({"weights": args.weights, "command": command, "results": results}, indent=2) + "\n")
     if args.write_card:
         metrics = {f"{name}_{key}": round(value, 4) for name, row in results.items() for key, value in row["ours"].items()}
-        card_path = record_metrics(WORD_TAGGER if args.words else args.weights[0], metrics, command)
+        card_path = record_metrics(WORD_TAGGER_WEIGHTS if args.words else args.weights[0], metrics, command)
         print(f"metrics written to {card_path}")
     return 0
 

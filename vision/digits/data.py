@@ -343,6 +343,13 @@ def font_weights(fonts: Sequence[Path], thin_weight: float, boost: Mapping[str, 
     return weights / weights.sum()
 
 
+def word_font_weights(fonts: Sequence[Path], probabilities: np.ndarray | None = None) -> np.ndarray | None:
+    """Probabilities of drawing each of ``fonts`` for words: ``probabilities`` (None: uniform) kept only for the
+    fonts that draw letters (:func:`draws_letters`); None where none does."""
+    weights = (np.ones(len(fonts)) if probabilities is None else probabilities.copy()) * [draws_letters(f) for f in fonts]
+    return weights / weights.sum() if weights.sum() else None
+
+
 def _font_files(data_root: str | Path, sub: str) -> list[Path]:
     folder = Path(data_root) / "fonts" / sub
     return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".ttf", ".otf"))
@@ -712,9 +719,7 @@ class SyntheticDigits(IterableDataset):
         self.font_probabilities = font_weights(fonts, config.thin_font_weight, config.font_boost)
         self.word_font_probabilities = None
         if config.word_fraction or config.no_digits_fraction:
-            weights = np.ones(len(fonts)) if self.font_probabilities is None else self.font_probabilities.copy()
-            weights *= [draws_letters(f) for f in fonts]
-            self.word_font_probabilities = weights / weights.sum() if weights.sum() else None
+            self.word_font_probabilities = word_font_weights(fonts, self.font_probabilities)
         self.segment_fonts = list(segment_fonts)
         self.height = height
         self.config = config

@@ -20,7 +20,7 @@ from vision.digits.model import CRNN
 from vision.digits.words import grown_to_glyphs, letter_columns, without_words, word_columns
 
 DEFAULT_WEIGHTS = "crnn-digits"
-WORD_TAGGER = "word-tagger"  # the weights that find the words beside the digits (vision.digits.words)
+WORD_TAGGER_WEIGHTS = "word-tagger"  # the weights that find the words beside the digits (vision.digits.words)
 
 
 @dataclass
@@ -112,7 +112,7 @@ def read_digits(
     level: bool = True,
     even: bool = True,
     words: bool = False,
-    tagger: CRNN | str = WORD_TAGGER,
+    tagger: CRNN | str = WORD_TAGGER_WEIGHTS,
 ) -> list[Reading]:
     """Read the digit string in each image (paths, PIL images, or arrays: gray (H, W), colour (H, W, 3) or
     with alpha).

@@ -112,8 +112,7 @@ class TaggedLines(IterableDataset):
     ):
         self.digits, self.real, self.word_fraction, self.real_fraction = digits, list(real), word_fraction, real_fraction
         self.recrop_fraction = recrop_fraction
-        weights = np.array([data.draws_letters(f) for f in digits.fonts], np.float64)
-        self.word_fonts = weights / weights.sum()
+        self.word_fonts = data.word_font_weights(digits.fonts)
         self.seed, self.length = seed, length
 
     def item(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
