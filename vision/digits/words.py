@@ -23,7 +23,7 @@ from torch.utils.data import IterableDataset
 
 from recurrent.streams import pass_rng, worker_share
 from vision.digits import data
-from vision.digits.ink import locate_string
+from vision.digits.ink import locate_string, turned
 from vision.digits.model import CRNN
 
 VOWELS = "aeiouy"
@@ -53,13 +53,15 @@ def training_word(rng: np.random.Generator) -> str:
 
 
 def tagged_line(
-    rng: np.random.Generator, fonts: list, font_probabilities: np.ndarray | None, alone_fraction: float = 0.2
+    rng: np.random.Generator, fonts: list, font_probabilities: np.ndarray | None, alone_fraction: float = 0.2,
+    tilt: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A printed string with one or two words before it, after it or both (``alone_fraction`` of them words
-    alone, with no digits), degraded as a scan or photo (:func:`~vision.digits.data.degrade`): (uint8 (H, W),
-    bool (W0,) whether each column lies within a word: its ink, or a gap between its letters narrower than
-    :data:`LETTER_GAP` of the line's height). W0 is the line's width before it was degraded, which may have
-    scaled it down: column j of the image is column j * W0 / W of ``letters``."""
+    alone, with no digits), turned ``tilt`` degrees counter-clockwise (:func:`~vision.digits.ink.turned`) and
+    degraded as a scan or photo (:func:`~vision.digits.data.degrade`): (uint8 (H, W), bool (W0,) whether each
+    column lies within a word: its ink, or a gap between its letters narrower than :data:`LETTER_GAP` of the
+    line's height). W0 is the line's width before it was degraded, which may have scaled it down: column j of
+    the image is column j * W0 / W of ``letters``."""
     words = " ".join(training_word(rng) for _ in range(int(rng.integers(1, 3))))
     if rng.random() < alone_fraction:
         text, before, after = "", words, ""
@@ -68,8 +70,10 @@ def tagged_line(
         before, after = (words, "") if where < 0.45 else ("", words) if where < 0.8 else (words, training_word(rng))
     ink, word_ink = data.render_printed(rng, fonts, text, sign=rng.random() < 0.1, font_probabilities=font_probabilities,
                                         before=before, after=after, word_mask=True)
+    gap = np.ones((1, 2 * round(LETTER_GAP * ink.shape[0] / 2) + 1), np.uint8)  # odd: closing moves no edge
+    if tilt:
+        ink, word_ink = turned(ink, tilt), turned(word_ink, tilt)
     columns = (word_ink > 0.2).any(axis=0).astype(np.uint8)[None]
-    gap = np.ones((1, max(1, round(LETTER_GAP * ink.shape[0]))), np.uint8)
     return data.degrade(rng, ink), cv2.morphologyEx(columns, cv2.MORPH_CLOSE, gap)[0].astype(bool)
 
 
@@ -97,6 +101,7 @@ class TaggedLines(IterableDataset):
     """Items (image (height, W) float32 normalised, letters (W0,) bool over its width in proportion):
     ``word_fraction`` of them :func:`tagged_line`, the rest digit strings without words (no column a letter)
     drawn from ``real`` images with probability ``real_fraction`` when given, else from ``digits``;
+    ``tilt_fraction`` of all of them turned by ``tilt`` (least, most) degrees either way, and
     ``recrop_fraction`` of all of them cut to their ink as the reader cuts them (:func:`recropped`). Each pass
     yields ``length`` items: with ``seed`` the same ones each time (for validation), else new ones each pass."""
 
@@ -109,20 +114,24 @@ class TaggedLines(IterableDataset):
         length: int = 1000,
         seed: int | None = None,
         recrop_fraction: float = 0.0,
+        tilt_fraction: float = 0.0,
+        tilt: tuple[float, float] = (3.0, 15.0),
     ):
         self.digits, self.real, self.word_fraction, self.real_fraction = digits, list(real), word_fraction, real_fraction
-        self.recrop_fraction = recrop_fraction
+        self.recrop_fraction, self.tilt_fraction, self.tilt = recrop_fraction, tilt_fraction, tilt
         self.word_fonts = data.word_font_weights(digits.fonts)
         self.seed, self.length = seed, length
 
     def item(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        tilt = 0.0  # drawn only when asked for, so that lines without tilt are drawn as before
+        if self.tilt_fraction and rng.random() < self.tilt_fraction:
+            tilt = rng.uniform(*self.tilt) * rng.choice([-1, 1])
         if rng.random() < self.word_fraction:
-            image, letters = tagged_line(rng, self.digits.fonts, self.word_fonts)
-        elif self.real and rng.random() < self.real_fraction:
-            image = self.real[int(rng.integers(len(self.real)))]
-            letters = np.zeros(image.shape[1], bool)
+            image, letters = tagged_line(rng, self.digits.fonts, self.word_fonts, tilt=tilt)
         else:
-            image = self.digits.render(rng)[0]
+            real = bool(self.real) and rng.random() < self.real_fraction
+            image = self.real[int(rng.integers(len(self.real)))] if real else self.digits.render(rng)[0]
+            image = turned(data.gray_array(image), tilt) if tilt else image
             letters = np.zeros(image.shape[1], bool)
         image = data.gray_array(image)
         if rng.random() < self.recrop_fraction:

@@ -68,11 +68,12 @@ class WordTaggerData(L.LightningDataModule):
     def __init__(
         self, data_root: str | None = None, height: int = 32, batch_size: int = 64, samples_per_epoch: int = 16000,
         val_samples: int = 512, word_fraction: float = 0.5, real_fraction: float = 0.2, recrop_fraction: float = 0.0,
-        num_workers: int = 1,
+        tilt_fraction: float = 0.0, tilt: tuple[float, float] = (3.0, 15.0), num_workers: int = 1,
     ):
         """``word_fraction``: of the lines, those with words; ``real_fraction``: of the others, real cheques (the
-        rest synthetic digit strings); ``recrop_fraction``: of all, those cut to their ink as the reader cuts them
-        (validation too)."""
+        rest synthetic digit strings); ``tilt_fraction``: of all, those turned by ``tilt`` (least, most) degrees
+        either way; ``recrop_fraction``: of all, those cut to their ink as the reader cuts them (validation too,
+        as the tilt)."""
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(data_root or default_data_root())
@@ -87,7 +88,8 @@ class WordTaggerData(L.LightningDataModule):
         folds = set(range(data.NUM_FOLDS)) - {data.VAL_FOLD}
         has_orand = split == "train" and (self.root / "digits" / "orand_car_a_train" / "labels.tsv").is_file()
         real = [data.load_image_gray(path) for path, _ in data.load_orand(self.root, folds)] if has_orand else []
-        return TaggedLines(digits, real, h.word_fraction, h.real_fraction, length, seed, h.recrop_fraction)
+        return TaggedLines(digits, real, h.word_fraction, h.real_fraction, length, seed, h.recrop_fraction,
+                           h.tilt_fraction, tuple(h.tilt))
 
     def setup(self, stage: str) -> None:
         self.train_set = self._lines("train", self.hparams.samples_per_epoch, None)

@@ -62,6 +62,23 @@ def test_tagged_lines_mark_word_columns_and_leave_digit_strings_unmarked():
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(items, lines))  # a seed: the same lines each pass
 
 
+@pytest.mark.parametrize("tilt", [0.0, 12.0, -12.0])
+def test_a_tilted_line_marks_every_column_its_turned_words_cover(tilt, monkeypatch):
+    monkeypatch.setattr(data, "degrade", lambda rng, ink: (255 - 255 * ink).astype(np.uint8))  # the ink as drawn
+    for seed in range(4):
+        image, letters = tagged_line(np.random.default_rng(seed), _fonts(), None, alone_fraction=1.0, tilt=tilt)
+        ink = (image < 180).any(axis=0)  # words alone: every ink column (drawn at > 0.2) is a word's
+        assert len(letters) == image.shape[1] and letters[ink].all() and letters.mean() < 0.95
+
+
+def test_tilted_lines_are_turned_and_keep_no_letters_without_words():
+    fonts = _fonts()
+    level, tilted = (TaggedLines(data.SyntheticDigits([], fonts, 32), word_fraction=0.0, length=8, seed=3,
+                                 tilt_fraction=f, tilt=(14.0, 15.0)) for f in (0.0, 1.0))
+    assert not any(letters.any() for _, letters in tilted)
+    assert np.mean([i.shape[1] / i.shape[0] for i, _ in tilted]) < np.mean([i.shape[1] / i.shape[0] for i, _ in level])
+
+
 def test_step_targets_follow_the_majority_of_each_steps_columns():
     letters = np.r_[np.ones(40, bool), np.zeros(40, bool)]
     assert step_targets(letters, 80, 20).tolist() == [1] * 10 + [0] * 10
