@@ -658,6 +658,12 @@ def shaded(rng: np.random.Generator, image: np.ndarray, depth: float) -> np.ndar
     return np.clip(image * light, 0, 255).astype(np.uint8)
 
 
+def noisy(rng: np.random.Generator, image: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` (H, W) or (H, W, C) uint8 with Gaussian noise of ``sigma`` grey levels in every pixel (and
+    channel), as a phone's sensor adds it in dim light."""
+    return np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).astype(np.uint8)
+
+
 def recrop(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     """``image`` cut to its ink as the reader cuts it (:func:`~vision.digits.ink.crop_to_ink`), with margins
     drawn from ``RECROP_MARGINS`` around the reader's: the reader learns the crops it is given, and is not
@@ -683,6 +689,7 @@ class SyntheticConfig:
     tilt: tuple[float, float] = (0.0, 0.0)  # degrees (least, most) by which every string is turned, either way
     shade: tuple[float, float] = (0.0, 0.0)  # (least, most) share of light lost where darkest (:func:`shaded`)
     box: bool = False  # every string in a drawn box (:func:`boxed`)
+    noise: tuple[float, float] = (0.0, 0.0)  # (least, most) grey levels of noise added to every string (:func:`noisy`)
 
 
 class SyntheticDigits(IterableDataset):
@@ -762,6 +769,8 @@ class SyntheticDigits(IterableDataset):
             image = turned(image, rng.uniform(*config.tilt) * rng.choice([-1, 1]))
         if config.shade[1] > 0:  # drawn after the tilt: a shaded string is the same seed's unshaded one
             image = shaded(rng, image, rng.uniform(*config.shade))
+        if config.noise[1] > 0:  # drawn last: a noisy string is the same seed's clean one, with noise
+            image = noisy(rng, image, rng.uniform(*config.noise))
         return image, text
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, str]:

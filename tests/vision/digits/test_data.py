@@ -402,6 +402,12 @@ def test_shaded_strings_are_the_same_draws_with_the_light_falling_off():
         assert kept.max() <= 1.01 and kept.min() < 0.8  # nowhere lighter, somewhere a quarter darker or more
 
 
+def test_noisy_strings_are_the_same_draws_with_noise_added():
+    for (clean, text), (grainy, noisy_text) in _printed_draws(10, noise=(15.0, 35.0)):
+        added = grainy.astype(np.float32) - clean
+        assert noisy_text == text and grainy.shape == clean.shape and 10 < added.std() < 40
+
+
 def test_boxed_strings_sit_in_a_closed_rectangle_that_the_reader_leaves_out():
     ink = np.zeros((40, 130), np.uint8)
     ink = cv2.putText(ink, "4096", (8, 34), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 3).astype(np.float32) / 255
