@@ -19,7 +19,7 @@ DEFAULT_MARGIN = (0.1, 0.05)  # (rows, columns) in ink heights: the ORAND traini
 LINE_ASPECT = 4  # width / height from which a long, low component is a rule line (InkComponents.lines)
 FRAME_INSIDE = 0.05  # at most this share of the framed ink's box may belong to its frame (_framed)
 FRAMED_HEIGHT = 0.2  # and that box at least this share of the image height
-BOX_CORNER = 0.1  # a drawn box has ink this near (a share of its height or width) to each corner of its extent
+BOX_CORNER = 0.1  # a drawn box has ink this near (a share of its height or width) to each corner of its least rectangle
 
 
 class InkComponents:
@@ -254,9 +254,9 @@ def _located(ink_image: np.ndarray) -> InkComponents:
 def _drawn_box(ink: InkComponents, labels: np.ndarray, min_area: float) -> int:
     """The label of a box drawn around the rest of the ink (a form's field, a cheque's amount box), 0 if none:
     the component with the largest box, where it surrounds the others (:func:`_surrounds`), has ink near
-    each corner of its box (within :data:`BOX_CORNER` of its height or width: a rectangle, not a digit's
-    loop around specks, which leaves its box's corners empty), and a hole of it holds the others' box (it
-    is closed around the string, not a ruled line that digits touch)."""
+    each corner of its least rectangle (within :data:`BOX_CORNER` of its box's height or width: a rectangle,
+    upright or askew, not a digit's loop around specks, which leaves those corners empty; :func:`_has_corners`),
+    and a hole of it holds the others' box (it is closed around the string, not a ruled line that digits touch)."""
     if len(labels) < 2:
         return 0
     frame = labels[np.argmax((ink.bottom[labels] - ink.top[labels]) * (ink.right[labels] - ink.left[labels]))]
@@ -266,8 +266,7 @@ def _drawn_box(ink: InkComponents, labels: np.ndarray, min_area: float) -> int:
     top, bottom, left, right = ink.top[frame], ink.bottom[frame], ink.left[frame], ink.right[frame]
     reach = max(2, round(BOX_CORNER * min(bottom - top, right - left)))
     own = ink.labels[top:bottom, left:right] == frame
-    corners = (own[:reach, :reach], own[:reach, -reach:], own[-reach:, :reach], own[-reach:, -reach:])
-    if not all(corner.any() for corner in corners):
+    if not _has_corners(own, reach):
         return 0
     contours, hierarchy = cv2.findContours(own.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     holes = [cv2.boundingRect(c) for c, h in zip(contours, hierarchy[0]) if h[3] >= 0]  # (x, y, w, h) in its box
@@ -276,6 +275,15 @@ def _drawn_box(ink: InkComponents, labels: np.ndarray, min_area: float) -> int:
         for x, y, w, h in holes
     )
     return int(frame) if encloses else 0
+
+
+def _has_corners(own: np.ndarray, reach: int) -> bool:
+    """Whether the ink of ``own`` (bool (H, W), a component in its box) lies within ``reach`` pixels of each
+    corner of its least rectangle (turned as the component is: a box drawn or scanned a few degrees askew)."""
+    rows, columns = np.nonzero(own)
+    corners = cv2.boxPoints(cv2.minAreaRect(np.stack([columns, rows], axis=1).astype(np.float32)))
+    near = [own[max(0, round(y) - reach) : round(y) + reach, max(0, round(x) - reach) : round(x) + reach] for x, y in corners]
+    return all(window.any() for window in near)
 
 
 def _framed(ink: InkComponents, inner: np.ndarray, border: np.ndarray, min_area: float) -> bool:

@@ -174,6 +174,15 @@ def test_a_box_drawn_around_the_string_is_left_out_of_its_ink_and_a_loop_around_
     assert min(crop_to_ink(ring, margin=(0.0, 0.0)).shape) > 25  # the loop's extent, not the speck's
 
 
+@pytest.mark.parametrize("degrees", [-4.0, 4.0])
+def test_a_box_drawn_askew_is_left_out_of_the_ink_too(degrees):
+    sample = load_image_gray(SAMPLES / "03_10248.png")
+    unboxed = np.pad(_loose(sample, 0.3), 3 + round(0.2 * sample.shape[0]), constant_values=np.median(sample))
+    boxed, plain = (crop_to_ink(turned(image.astype(sample.dtype), degrees), margin=(0.0, 0.0))
+                    for image in (_in_a_drawn_box(sample, 0.2), unboxed))
+    assert np.abs(np.subtract(boxed.shape, plain.shape)).max() <= 3
+
+
 @pytest.mark.parametrize("name", ["03_10248", "04_25441", "06_3141592"])
 def test_digits_in_a_drawn_box_read_right(name):
     assert read_digits([_in_a_drawn_box(load_image_gray(SAMPLES / f"{name}.png"), 0.2)])[0].text == name.split("_")[1]
