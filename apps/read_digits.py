@@ -16,7 +16,8 @@ reading is kept (``--no-colour``: luma only). An image still read below 0.5 whos
 (the dark surround of a light label or display) is read again inside it. One still read below 0.9 whose
 paper's tone varies under the string by a quarter or more (a shadow across a photo, light falling off
 towards an edge) is read again with its lighting evened, the more confident reading kept (``--no-even``:
-never). The reader knows only digits and reads a word beside them as digits too; with ``--words`` (for forms
+never). One still read below 0.9 that carries 15 grey levels of noise or more (a photo in dim light) is read
+again smoothed, the more confident reading kept (``--no-smooth``: never). The reader knows only digits and reads a word beside them as digits too; with ``--words`` (for forms
 and receipts), a small tagger first finds the words beside the digits (a label or unit such as ``Total`` or
 ``kg``), which are painted out with the paper, and an image of words alone reads as nothing. It is off by
 default because it costs about a point of handwritten cheques and of tilted strings (README).
@@ -71,6 +72,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="never read a tilted string again turned level")
     parser.add_argument("--no-even", dest="even", action="store_false",
                         help="read unevenly lit images as they are, their lighting not evened")
+    parser.add_argument("--no-smooth", dest="smooth", action="store_false",
+                        help="read noisy images as they are, never again smoothed")
     parser.add_argument("--words", action="store_true",
                         help="leave out words beside the digits (labels, units: forms, receipts); costs about a "
                         "point of handwritten cheques and tilted strings")
@@ -162,7 +165,7 @@ def main(args: argparse.Namespace) -> int:
                 readings = read_digits(
                     [image for _, image in chunk], models, beam=args.beam, batch_size=args.batch_size,
                     min_len=args.min_len, max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
-                    colour=args.colour, level=args.level, even=args.even, words=args.words,
+                    colour=args.colour, level=args.level, even=args.even, smooth=args.smooth, words=args.words,
                     tagger=tagger,
                 )
                 emit([path for path, _ in chunk], readings, args.json)

@@ -20,6 +20,8 @@ Test sets:
              darkest, along a ramp or across a shadow's soft edge in any direction (``data.shaded``)
   synth-boxed  handwritten and printed strings (half each) in a drawn box, cut out a little outside it: a
              form's field or a cheque's amount box (``data.boxed``)
+  synth-noisy  handwritten and printed strings (half each) with Gaussian noise of 15-35 grey levels in every
+             pixel: a phone's photo in dim light (``data.noisy``)
   orand-loose  the orand images with 40 % of their height of paper (their median tone) on every side: a
              user's looser crop (the ORAND scans are cut tight to the ink)
 
@@ -34,6 +36,7 @@ our normalised ones), all images of a set in one process so its start-up is amor
         [--no-colour]                # luma only: no second look at unsure colour images (synth-photo)
         [--no-level]                 # no second look at tilted strings turned level
         [--no-even]                  # no evening of uneven lighting
+        [--no-smooth]                # no smoothed second look at noisy images
         [--words]                    # words beside the digits left out (read-digits --words); with
                                      # --write-card, the metrics go to the word tagger's card
 
@@ -65,7 +68,7 @@ from vision.digits.reader import CROP_MARGINS, WORD_TAGGER_WEIGHTS, read_digits
 
 
 SET_NAMES = ("orand", "orand-loose", "synth-hw", "synth-pr", "synth-seg", "synth-photo", "synth-words", "synth-tilted",
-             "synth-shaded", "synth-boxed")
+             "synth-shaded", "synth-boxed", "synth-noisy")
 SYNTHETIC_SETS = {  # how each synthetic set is drawn (data.SyntheticConfig)
     "synth-hw": dict(handwritten_fraction=1.0),
     "synth-pr": dict(handwritten_fraction=0.0),
@@ -75,6 +78,7 @@ SYNTHETIC_SETS = {  # how each synthetic set is drawn (data.SyntheticConfig)
     "synth-tilted": dict(handwritten_fraction=0.5, tilt=(5.0, 15.0)),
     "synth-shaded": dict(handwritten_fraction=0.5, shade=(0.3, 0.65)),
     "synth-boxed": dict(handwritten_fraction=0.5, box=True),
+    "synth-noisy": dict(handwritten_fraction=0.5, noise=(15.0, 35.0)),
 }
 
 
@@ -196,6 +200,7 @@ def main() -> int:
     parser.add_argument("--no-colour", dest="colour", action="store_false", help="luma only (read-digits --no-colour)")
     parser.add_argument("--no-level", dest="level", action="store_false", help="no second look at tilted strings (read-digits --no-level)")
     parser.add_argument("--no-even", dest="even", action="store_false", help="no evening of uneven lighting (read-digits --no-even)")
+    parser.add_argument("--no-smooth", dest="smooth", action="store_false", help="no smoothed look at noisy images (read-digits --no-smooth)")
     parser.add_argument("--words", action="store_true", help="words beside the digits left out (read-digits --words)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the machine has 2 cores)")
     parser.add_argument("--out", type=Path, default=Path("out/bench/digits.json"))
@@ -221,7 +226,7 @@ def main() -> int:
     print(f"{'set':<11} {'n':>5} | {'ours acc':>8} {'tess acc':>8} {'ratio':>6} | {'ours CER':>8} {'tess CER':>8} | {'ours img/s':>10} {'tess img/s':>10}")
     sets = test_sets(args.data_root, args.n, args.seed, tuple(args.sets), args.corrected)
     reading = dict(beam=args.beam, crop=args.crop, views=args.views, colour=args.colour, level=args.level, even=args.even,
-                   words=args.words)
+                   smooth=args.smooth, words=args.words)
     for name, (images, truths) in sets.items():
         ours, confidences, ours_rate = run_ours(models, images, **reading)
         row = {"n": len(images), "ours": score(ours, truths) | {"images_per_s": ours_rate}}

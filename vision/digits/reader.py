@@ -17,6 +17,7 @@ from vision.digits.data import collate, colour_array, gray_array, load_image, no
 from vision.digits.decode import decode_string, string_probability
 from vision.digits.ink import DEFAULT_MARGIN, StringInk, crops_to_ink, locate_string, turned
 from vision.digits.model import CRNN
+from vision.digits.noise import noise_level, smoothed
 from vision.digits.words import grown_to_glyphs, letter_columns, without_words, word_columns
 
 DEFAULT_WEIGHTS = "crnn-digits"
@@ -46,6 +47,8 @@ COLOUR_CROPS = 2
 LETTERS_FROM = 0.7  # a column the word tagger gives at least this P(letters) holds a word, in a run of such
 WORD_WIDTH = 0.6  # columns at least this many times the string's crop height wide
 WORDS_ALONE = 0.9  # an image with at least this share of its string's ink columns in words holds no digits
+SMOOTH_BELOW = 0.9  # an image then read less confidently, and noisy (NOISY_FROM), is read again smoothed
+NOISY_FROM = 15.0  # grey levels of noise (noise.noise_level) from which an image counts as noisy
 
 
 def read_batch(
@@ -111,6 +114,7 @@ def read_digits(
     colour: bool = True,
     level: bool = True,
     even: bool = True,
+    smooth: bool = True,
     words: bool = False,
     tagger: CRNN | str = WORD_TAGGER_WEIGHTS,
 ) -> list[Reading]:
@@ -136,6 +140,9 @@ def read_digits(
     :data:`~vision.digits.lighting.EVEN_FROM` of its lightest or more (a shadow, light falling off towards an
     edge) is read again with its lighting evened (:meth:`~vision.digits.ink.StringInk.evened`), and the more
     confident reading is kept (evening busy photos in place of reading them as they are lost strings).
+    With ``smooth``, an image then read below :data:`SMOOTH_BELOW` that carries at least :data:`NOISY_FROM` grey
+    levels of noise (:func:`~vision.digits.noise.noise_level`: a photo in dim light) is read again smoothed
+    (:func:`~vision.digits.noise.smoothed`), and the more confident reading is kept.
     With ``words`` (and ``crop``; off by default: it costs about a point of handwritten cheques and of tilted
     strings), the words beside the digits (a label or unit: ``Total``, ``kg``) are found first by ``tagger``
     (:func:`~vision.digits.words.letter_columns`, for each column of the string's crop P(letters): runs of columns
@@ -186,6 +193,10 @@ def read_digits(
             evened = {i: strings[i].evened() for i in chunk if results[i][1] < EVEN_BELOW}
             looks = {i: [_views(image, crop, views)] for i, image in evened.items() if image is not None}
             _keep_most_confident(results, looks, models, beam, min_len, max_len)
+        if smooth:
+            noisy = [i for i in chunk if results[i][1] < SMOOTH_BELOW and noise_level(grays[i]) >= NOISY_FROM]
+            _keep_most_confident(results, {i: [_views(smoothed(grays[i]), crop, views)] for i in noisy},
+                                 models, beam, min_len, max_len)
         if on_batch:
             on_batch(len(chunk))
     results.update(wordless)
