@@ -17,10 +17,11 @@ reading is kept (``--no-colour``: luma only). An image still read below 0.5 whos
 paper's tone varies under the string by a quarter or more (a shadow across a photo, light falling off
 towards an edge) is read again with its lighting evened, the more confident reading kept (``--no-even``:
 never). One still read below 0.9 that carries 15 grey levels of noise or more (a photo in dim light) is read
-again smoothed, the more confident reading kept (``--no-smooth``: never). The reader knows only digits and reads a word beside them as digits too; with ``--words`` (for forms
-and receipts), a small tagger first finds the words beside the digits (a label or unit such as ``Total`` or
-``kg``), which are painted out with the paper, and an image of words alone reads as nothing. It is off by
-default because it costs about a point of handwritten cheques and of tilted strings (README).
+again smoothed, the more confident reading kept (``--no-smooth``: never). The reader knows only digits, so
+before it reads, a small tagger finds the words beside the digits (a label or unit such as ``Total`` or
+``kg`` on a form or receipt), which are painted out with the paper, and an image of words alone reads as
+nothing (``--no-words``: never; with ``--no-crop`` there is no crop to find them in, and words are read as
+digits).
 Unreadable images get an error line on stderr; the rest are still read and the exit code is 1.
 """
 
@@ -74,9 +75,9 @@ def get_parser() -> argparse.ArgumentParser:
                         help="read unevenly lit images as they are, their lighting not evened")
     parser.add_argument("--no-smooth", dest="smooth", action="store_false",
                         help="read noisy images as they are, never again smoothed")
-    parser.add_argument("--words", action="store_true",
-                        help="leave out words beside the digits (labels, units: forms, receipts); costs about a "
-                        "point of handwritten cheques and tilted strings")
+    parser.add_argument("--words", action=argparse.BooleanOptionalAction, default=None,
+                        help="leave out words beside the digits (labels, units: forms, receipts); on unless "
+                        "--no-crop")
     parser.add_argument("--weights", action="append", metavar="WEIGHTS",
                         help=f"shipped weights name or path (default: {DEFAULT_WEIGHTS}); given again, the "
                         "weights read as an ensemble, each crop by each")
@@ -135,12 +136,13 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--min-len {args.min_len} --max-len {args.max_len}: need 0 <= min-len <= max-len, max-len >= 1")
     if args.words and not args.crop:
         raise UserError("--words finds the words in the crop to the ink: it cannot go with --no-crop")
+    words = args.crop if args.words is None else args.words
     if args.paths.count(STDIN) > 1:
         raise UserError(f"{STDIN} (standard input) can be given once")
     try:
         device = pick_device(args.device)
         models = [load_model(weights, device=device, kind=CRNN) for weights in args.weights or [DEFAULT_WEIGHTS]]
-        tagger = load_model(WORD_TAGGER_WEIGHTS, device=device, kind=CRNN) if args.words else WORD_TAGGER_WEIGHTS
+        tagger = load_model(WORD_TAGGER_WEIGHTS, device=device, kind=CRNN) if words else WORD_TAGGER_WEIGHTS
     except WeightsError as error:
         raise UserError(str(error)) from None
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL warns above it and refuses above twice it
@@ -165,7 +167,7 @@ def main(args: argparse.Namespace) -> int:
                 readings = read_digits(
                     [image for _, image in chunk], models, beam=args.beam, batch_size=args.batch_size,
                     min_len=args.min_len, max_len=args.max_len, on_batch=bar.update, crop=args.crop, views=args.views,
-                    colour=args.colour, level=args.level, even=args.even, smooth=args.smooth, words=args.words,
+                    colour=args.colour, level=args.level, even=args.even, smooth=args.smooth, words=words,
                     tagger=tagger,
                 )
                 emit([path for path, _ in chunk], readings, args.json)

@@ -138,7 +138,7 @@ def test_a_shadowed_string_is_read_evened_unless_no_even_is_asked_for(tmp_path):
     assert rsuite(str(tmp_path / "shade.png"), "--quiet", "--no-even").stdout.split("\t")[1] != "3141592"
 
 
-def test_a_label_beside_the_digits_is_left_out_with_words(tmp_path):
+def test_a_label_beside_the_digits_is_left_out_unless_no_words(tmp_path):
     """The shipped reader and word tagger on a sample with "Total" printed before it, as tall as its digits."""
     from pathlib import Path
 
@@ -153,9 +153,10 @@ def test_a_label_beside_the_digits_is_left_out_with_words(tmp_path):
     ImageDraw.Draw(label).text((int(0.1 * height), int(0.1 * height)), "Total", fill=int(digits.min()), font=font)
     Image.fromarray(np.hstack([np.asarray(label), digits])).save(tmp_path / "total.png")
     label.save(tmp_path / "word.png")
-    read = rsuite(str(tmp_path / "total.png"), str(tmp_path / "word.png"), "--quiet", "--words").stdout.splitlines()
+    read = rsuite(str(tmp_path / "total.png"), str(tmp_path / "word.png"), "--quiet").stdout.splitlines()
     assert [line.split("\t")[1] for line in read] == ["3141592", ""]
-    assert rsuite(str(tmp_path / "total.png"), "--quiet").stdout.split("\t")[1] != "3141592"
+    assert rsuite(str(tmp_path / "total.png"), "--quiet", "--words").stdout == "\n".join(read[:1]) + "\n"
+    assert rsuite(str(tmp_path / "total.png"), "--quiet", "--no-words").stdout.split("\t")[1] != "3141592"
 
 
 def test_damaged_files_and_bad_options_say_what_is_wrong(weights, images, tmp_path):

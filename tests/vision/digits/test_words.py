@@ -111,6 +111,20 @@ def test_letter_columns_give_one_probability_per_column_of_each_crop():
     assert letter_columns(_constant_tagger(False), []) == []
 
 
+def test_letter_columns_come_back_in_the_crops_order_whatever_the_batches():
+    tagger = get_model("word-tagger").eval()
+    crops = [np.asarray(Image.open(SAMPLE).convert("L")), *_wordy_crops()]
+    alone = [letter_columns(tagger, [crop])[0] for crop in crops]
+    for batch_size in (1, 2, 32):
+        batched = letter_columns(tagger, crops, batch_size=batch_size)
+        assert all(a.shape == b.shape for a, b in zip(alone, batched))
+    assert all(np.allclose(a, b) for a, b in zip(alone, letter_columns(tagger, crops, batch_size=1)))
+
+
+def _wordy_crops():
+    return [tagged_line(np.random.default_rng(seed), _fonts(), None)[0] for seed in range(3)]
+
+
 def test_without_words_paints_the_marked_columns_of_the_box_only():
     gray = np.random.default_rng(0).integers(0, 256, (30, 50)).astype(np.uint8)
     box = (slice(5, 25), slice(10, 40))
@@ -125,10 +139,11 @@ def test_without_words_paints_the_marked_columns_of_the_box_only():
 
 def test_the_reader_reads_nothing_for_words_alone_and_as_before_without_words():
     image = np.asarray(Image.open(SAMPLE).convert("L"))
-    plain = read_digits([image])[0]  # words are left out only when asked for
-    assert read_digits([image], words=True, tagger=_constant_tagger(False))[0] == plain
-    assert read_digits([image], tagger=_constant_tagger(True))[0] == plain
-    alone = read_digits([image], words=True, tagger=_constant_tagger(True))[0]
+    plain = read_digits([image], words=False)[0]
+    assert read_digits([image], tagger=_constant_tagger(False))[0] == plain
+    assert read_digits([image], words=False, tagger=_constant_tagger(True))[0] == plain
+    assert read_digits([image], crop=False, tagger=_constant_tagger(True))[0].text != ""  # no crop, no words
+    alone = read_digits([image], tagger=_constant_tagger(True))[0]  # on by default
     assert alone.text == "" and alone.confidence == pytest.approx(1.0)
 
 
