@@ -7,7 +7,8 @@ checkpoint's model to ``weights/NAME.safetensors`` with its card (metrics are fi
 ``export SOURCE MORE... NAME`` writes the uniform average of several models' parameters (checkpoints of one
 run, or shipped weights of the same config: checkpoint averaging, weight-space interpolation; a source given
 k times counts k times, so ``A A A B`` is a quarter of the way from A to B); the first source, a checkpoint or
-weights, sets the config and the card.
+weights, sets the config and the card. Weights are stored in float16 (half the size); ``--float32`` stores
+them whole, where a threshold on the model's output was judged at full precision.
 
 Example::
 
@@ -93,9 +94,13 @@ def _first_model(system: str, source: str) -> tuple[torch.nn.Module, str, str]:
     return load_model(source), card["model"], card["command"]
 
 
-def export(system: str, sources: list[str], name: str, force: bool, quiet: bool = False) -> Path:
+def export(
+    system: str, sources: list[str], name: str, force: bool, quiet: bool = False, dtype: torch.dtype = torch.float16
+) -> Path:
     """Write a model as shipped weights ``weights/<name>.*`` with a card: a checkpoint's, or the uniform
-    average of the parameters of several checkpoints or weights (the first sets the config and the card)."""
+    average of the parameters of several checkpoints or weights (the first sets the config and the card);
+    floating tensors stored as ``dtype`` (float16: half the size; float32 where a threshold on the model's
+    output was judged at full precision)."""
     data_class = system_classes(system)[1]
     for source in sources:
         if source.endswith(".ckpt") and not Path(source).is_file():
@@ -114,7 +119,8 @@ def export(system: str, sources: list[str], name: str, force: bool, quiet: bool 
     except (KeyError, RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:  # a damaged later source
         raise UserError(f"{' '.join(sources)}: a source is not a readable checkpoint or weights ({type(error).__name__})") from None
     card = save_weights(
-        model, stem, model_name=model_name, data=data_class.SOURCES, command=command, metrics={}, metrics_command=""
+        model, stem, model_name=model_name, data=data_class.SOURCES, command=command, metrics={}, metrics_command="",
+        dtype=dtype,
     )
     if not quiet:
         print(f"wrote {stem}.safetensors ({card['num_params']} parameters); run bench/ to fill in its metrics")
@@ -123,11 +129,12 @@ def export(system: str, sources: list[str], name: str, force: bool, quiet: bool 
 
 def main(args: argparse.Namespace) -> int:
     if args.cli_args[:1] == ["export"]:
-        rest = [a for a in args.cli_args[1:] if a not in ("--force", "--quiet")]  # may also follow NAME
+        rest = [a for a in args.cli_args[1:] if a not in ("--force", "--quiet", "--float32")]  # may also follow NAME
         if len(rest) < 2:
-            raise UserError("usage: rsuite train SYSTEM export CKPT_OR_WEIGHTS [MORE...] NAME [--force]")
+            raise UserError("usage: rsuite train SYSTEM export CKPT_OR_WEIGHTS [MORE...] NAME [--force] [--float32]")
         export(args.system, rest[:-1], rest[-1], args.force or "--force" in args.cli_args,
-               quiet=args.quiet or "--quiet" in args.cli_args)
+               quiet=args.quiet or "--quiet" in args.cli_args,
+               dtype=torch.float32 if "--float32" in args.cli_args else torch.float16)
         return 0
     from lightning.pytorch.cli import LightningCLI
 

@@ -63,6 +63,10 @@ def test_fit_checkpoint_then_export_to_weights(tmp_path):
     assert dotted[0].returncode == 0 and (tmp_path / "tiny.v2.safetensors").is_file() and not (tmp_path / "--quiet.safetensors").exists()
     assert dotted[1].returncode == 2 and "tiny.v2.safetensors: already exists" in dotted[1].stderr
     assert "args parameter" not in result.stderr + dotted[0].stderr  # no LightningCLI warning about sys.argv
+    assert card["dtype"] == "float16"
+    whole = rsuite_train("export", str(checkpoint), str(tmp_path / "whole"), "--float32", cwd=tmp_path)
+    assert whole.returncode == 0 and json.loads((tmp_path / "whole.json").read_text())["dtype"] == "float32"
+    assert all(t.dtype == torch.float32 for t in load_file(tmp_path / "whole.safetensors").values() if t.is_floating_point())
 
 
 def test_export_averages_checkpoints_and_weights(tmp_path):
