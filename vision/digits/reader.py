@@ -143,13 +143,13 @@ def read_digits(
     With ``smooth``, an image then read below :data:`SMOOTH_BELOW` that carries at least :data:`NOISY_FROM` grey
     levels of noise (:func:`~vision.digits.noise.noise_level`: a photo in dim light) is read again smoothed
     (:func:`~vision.digits.noise.smoothed`), and the more confident reading is kept.
-    With ``words`` (and ``crop``), the words beside the digits (a label or unit: ``Total``, ``kg``) are found first by ``tagger``
-    (:func:`~vision.digits.words.letter_columns`, for each column of the string's crop P(letters): runs of columns
-    at least :data:`LETTERS_FROM` sure and :data:`WORD_WIDTH` crop heights wide, grown to the ink components lying
-    mostly in them) and painted out with the paper (:func:`~vision.digits.words.without_words`) before anything is
-    read; an image whose string lies at least :data:`WORDS_ALONE` in words reads "" (nothing to read), with the
-    words' mean P(letters) as confidence. Several models (or weights names) read as an ensemble: every
-    (model, crop) pair counts alike in that
+    With ``words`` (and ``crop``), the words beside the digits (a label or unit: ``Total``, ``kg``) are found
+    first by ``tagger`` (:func:`~vision.digits.words.letter_columns`, for each column of the string's crop
+    P(letters): runs of columns at least :data:`LETTERS_FROM` sure and :data:`WORD_WIDTH` crop heights wide, grown
+    to the ink components lying mostly in them) and painted out with the paper
+    (:func:`~vision.digits.words.without_words`) before anything is read; an image whose string lies at least
+    :data:`WORDS_ALONE` in words reads "" (nothing to read), with the words' mean P(letters) as confidence.
+    Several models (or weights names) read as an ensemble: every (model, crop) pair counts alike in that
     average. Images are batched by similar width to limit padding; results come back in the input order.
     ``on_batch(n)`` is called after each batch of n images (for progress bars).
     Unreadable files raise.
