@@ -130,10 +130,9 @@ class TaggedLines(IterableDataset):
             image, letters = tagged_line(rng, self.digits.fonts, self.word_fonts, tilt=tilt)
         else:
             real = bool(self.real) and rng.random() < self.real_fraction
-            image = self.real[int(rng.integers(len(self.real)))] if real else self.digits.render(rng)[0]
-            image = turned(data.gray_array(image), tilt) if tilt else image
+            image = data.gray_array(self.real[int(rng.integers(len(self.real)))] if real else self.digits.render(rng)[0])
+            image = turned(image, tilt) if tilt else image
             letters = np.zeros(image.shape[1], bool)
-        image = data.gray_array(image)
         if rng.random() < self.recrop_fraction:
             image, letters = recropped(rng, image, letters)
         return data.normalize_image(image, self.digits.height), letters
