@@ -22,6 +22,20 @@ from vision.digits.splice import SplicedStrings, align_cuts
 from vision.paths import default_data_root
 
 
+def focal_ctc_loss(
+    log_probs: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor, target_lengths: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """CTC loss of (B, T, C) ``log_probs`` (blank :data:`~vision.digits.model.BLANK`), each string's loss divided
+    by its length as ``F.ctc_loss(reduction="mean")`` divides it, and weighted by ``(1 - p) ** gamma``, p the
+    probability the model gives the whole string (focal CTC, Feng et al. 2019): strings the model already reads
+    count less. ``gamma`` 0 is exactly ``F.ctc_loss``'s mean; infinite losses (too few steps) count as 0."""
+    losses = F.ctc_loss(log_probs.transpose(0, 1), targets, lengths, target_lengths, blank=BLANK, reduction="none",
+                        zero_infinity=True)
+    if gamma:
+        losses = losses * (-torch.expm1(-losses.detach())).pow(gamma)
+    return (losses / target_lengths.clamp(min=1).to(losses)).mean()
+
+
 class DigitsSystem(L.LightningModule):
     """CTC training of a registered digit reader (``crnn-digits`` by default)."""
 
@@ -33,9 +47,11 @@ class DigitsSystem(L.LightningModule):
         weight_decay: float = 1e-4,
         warmup_steps: int = 300,
         init_from: str | None = None,
+        focal_gamma: float = 0.0,
     ):
         """``init_from``: start from the model weights in a Lightning checkpoint or shipped weights
-        (name or path), e.g. to fine-tune; optimizer state is not taken (use ``--ckpt_path`` to resume)."""
+        (name or path), e.g. to fine-tune; optimizer state is not taken (use ``--ckpt_path`` to resume).
+        ``focal_gamma``: train on focal CTC (:func:`focal_ctc_loss`); 0 is plain CTC."""
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(model, model_config, init_from)
@@ -44,9 +60,7 @@ class DigitsSystem(L.LightningModule):
     def ctc_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         log_probs = self.model(batch["images"].contiguous(memory_format=torch.channels_last), batch["widths"])
         lengths = self.model.time_steps(batch["widths"]).to(log_probs.device)
-        loss = F.ctc_loss(
-            log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"], blank=BLANK, zero_infinity=True
-        )
+        loss = focal_ctc_loss(log_probs, batch["targets"], lengths, batch["target_lengths"], self.hparams.focal_gamma)
         return loss, log_probs, lengths
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:

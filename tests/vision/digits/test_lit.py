@@ -1,8 +1,11 @@
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from vision.digits import data
-from vision.digits.lit import DigitsData, _Mixture
+from vision.digits.lit import DigitsData, _Mixture, focal_ctc_loss
+from vision.digits.model import BLANK
 
 
 def test_epoch_length_is_known_so_the_lr_schedule_spans_the_run(tmp_path):
@@ -84,3 +87,20 @@ def test_the_orand_fold_is_validated_as_the_app_reads_it(tmp_path):
         np.testing.assert_array_equal(image, crop_to_ink(original))
         assert image.shape[1] < original.shape[1] - 40
     assert all(image.shape[1] == 2 * 40 + 6 + 34 * 4 for image in module.train_set.real.images)
+
+
+def test_focal_ctc_is_plain_ctc_at_gamma_0_and_weighs_down_strings_already_read():
+    torch.manual_seed(0)
+    log_probs = torch.randn(3, 12, 11).log_softmax(-1)
+    targets, target_lengths = torch.tensor([1, 2, 3, 4, 4, 5]), torch.tensor([1, 2, 3])
+    lengths = torch.tensor([12, 12, 8])
+    plain = F.ctc_loss(log_probs.transpose(0, 1), targets, lengths, target_lengths, blank=BLANK, zero_infinity=True)
+    torch.testing.assert_close(focal_ctc_loss(log_probs, targets, lengths, target_lengths, 0.0), plain)
+    peaked = torch.full((1, 12, 11), -8.0)
+    peaked[0, :, BLANK], peaked[0, 5, BLANK], peaked[0, 5, 7] = 0.0, -8.0, 0.0  # "7" read all but surely
+    peaked = peaked.log_softmax(-1)
+    one, seven, steps = torch.tensor([1]), torch.tensor([7]), torch.tensor([12])
+    read_plain, read_focal = (focal_ctc_loss(peaked, seven, steps, one, gamma) for gamma in (0.0, 2.0))
+    assert 0 < read_focal <= 0.01 * read_plain
+    misread_plain, misread_focal = (focal_ctc_loss(peaked, one, steps, one, gamma) for gamma in (0.0, 2.0))
+    torch.testing.assert_close(misread_focal, misread_plain, rtol=1e-3, atol=0)  # (1 - e^-8)^2 of it
