@@ -70,11 +70,17 @@ def tagged_line(
         before, after = (words, "") if where < 0.45 else ("", words) if where < 0.8 else (words, training_word(rng))
     ink, word_ink = data.render_printed(rng, fonts, text, sign=rng.random() < 0.1, font_probabilities=font_probabilities,
                                         before=before, after=after, word_mask=True)
-    gap = np.ones((1, 2 * round(LETTER_GAP * ink.shape[0] / 2) + 1), np.uint8)  # odd: closing moves no edge
+    gap = 2 * round(LETTER_GAP * ink.shape[0] / 2) + 1  # of the line's height before it is turned
     if tilt:
         ink, word_ink = turned(ink, tilt), turned(word_ink, tilt)
-    columns = (word_ink > 0.2).any(axis=0).astype(np.uint8)[None]
-    return data.degrade(rng, ink), cv2.morphologyEx(columns, cv2.MORPH_CLOSE, gap)[0].astype(bool)
+    return data.degrade(rng, ink), gaps_closed((word_ink > 0.2).any(axis=0), gap)
+
+
+def gaps_closed(runs: np.ndarray, size: int) -> np.ndarray:
+    """``runs`` (bool (W,)) with every gap narrower than ``size`` (odd) columns between two runs filled: a
+    morphological closing, the ends padded so that a run near an end is not stretched to it."""
+    padded = np.pad(runs.astype(np.uint8)[None], ((0, 0), (size, size)))
+    return cv2.morphologyEx(padded, cv2.MORPH_CLOSE, np.ones((1, size), np.uint8))[0, size:-size].astype(bool)
 
 
 def recropped(rng: np.random.Generator, image: np.ndarray, letters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,10 +194,7 @@ def word_columns(letters: np.ndarray, threshold: float, min_width: float) -> np.
     """Which columns lie in a word: runs of columns whose P(letters) (``letters``, one per column) is at least
     ``threshold``, joined across gaps narrower than ``min_width`` (a letter the tagger is less sure of, inside a
     word), and then kept where at least ``min_width`` wide (one round digit taken for an ``o`` is not a word)."""
-    sure = (letters >= threshold).astype(np.uint8)[None]
-    width = 2 * int(np.ceil(min_width / 2)) + 1  # odd: the closing does not shift the runs
-    joined = cv2.morphologyEx(np.pad(sure, ((0, 0), (width, width))), cv2.MORPH_CLOSE, np.ones((1, width), np.uint8))
-    runs = np.r_[False, joined[0, width:-width].astype(bool), False]
+    runs = np.r_[False, gaps_closed(letters >= threshold, 2 * int(np.ceil(min_width / 2)) + 1), False]
     edges = np.flatnonzero(runs[1:] != runs[:-1])
     words = np.zeros(len(letters), bool)
     for start, stop in zip(edges[::2], edges[1::2]):

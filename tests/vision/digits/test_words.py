@@ -11,8 +11,8 @@ from recurrent.registry import get_model
 from vision.digits import data
 from vision.digits.reader import read_digits
 from vision.digits.words import (
-    IGNORE, TaggedLines, collate_tagged, letter_columns, step_target_batch, step_targets, tagged_line, training_word,
-    without_words,
+    IGNORE, TaggedLines, collate_tagged, gaps_closed, letter_columns, step_target_batch, step_targets, tagged_line,
+    training_word, without_words, word_columns,
 )
 from vision.digits.words_lit import WordTaggerData, WordTaggerSystem
 
@@ -77,6 +77,23 @@ def test_tilted_lines_are_turned_and_keep_no_letters_without_words():
                                  tilt_fraction=f, tilt=(14.0, 15.0)) for f in (0.0, 1.0))
     assert not any(letters.any() for _, letters in tilted)
     assert np.mean([i.shape[1] / i.shape[0] for i, _ in tilted]) < np.mean([i.shape[1] / i.shape[0] for i, _ in level])
+
+
+def test_gaps_narrower_than_the_kernel_are_closed_and_no_run_moves_or_reaches_an_end():
+    runs = np.zeros(40, bool)
+    runs[[2, 3, 4, 8, 9, 20, 21, 36, 37]] = True  # gaps of 3 (closed by 5), 10 (kept); runs 2 from either end
+    closed = gaps_closed(runs, 5)
+    expected = runs.copy()
+    expected[5:8] = True
+    np.testing.assert_array_equal(closed, expected)
+
+
+def test_word_columns_join_a_word_across_an_unsure_letter_and_drop_runs_narrower_than_a_word():
+    p = np.zeros(60)
+    p[5:15] = p[17:27] = 0.9  # a word whose letter at 15-16 the tagger is unsure of
+    p[40:44] = 0.95  # one round digit taken for an "o"
+    words = word_columns(p, 0.7, min_width=6)
+    assert words[5:27].all() and not words[:5].any() and not words[27:].any()
 
 
 def test_step_targets_follow_the_majority_of_each_steps_columns():
