@@ -914,3 +914,20 @@ def collate(batch: list[tuple[np.ndarray, str]]) -> dict[str, torch.Tensor | lis
         "targets": torch.tensor([int(ch) + 1 for text in texts for ch in text], dtype=torch.long),
         "target_lengths": torch.tensor([len(text) for text in texts], dtype=torch.long),
     }
+
+
+def width_batches(widths: Sequence[float], batch_size: int) -> list[list[int]]:
+    """The indices of items ``widths`` wide (or as wide for their height) in batches of at most ``batch_size``,
+    the narrowest together: a batch padded to its widest item wastes least."""
+    order = sorted(range(len(widths)), key=widths.__getitem__)
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def run_reader(model: torch.nn.Module, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run a CRNN (a reader or the word tagger) on grayscale images (H_i, W_i) of either polarity, normalised
+    (:func:`normalize_image`) and padded into one batch: its log-probabilities (N, T, C) float32 on the CPU, the
+    time steps (N,) of each image, and each image's width (N,) once normalised. Call under inference mode."""
+    batch = collate([(normalize_image(image, model.config.height), "") for image in images])
+    device = next(model.parameters()).device
+    log_probs = model(batch["images"].to(device).contiguous(memory_format=torch.channels_last), batch["widths"])
+    return log_probs.float().cpu(), model.time_steps(batch["widths"]), batch["widths"]

@@ -13,7 +13,7 @@ from torch import nn
 
 from recurrent.registry import load_model
 from vision.digits.colour import colour_views, is_colour
-from vision.digits.data import collate, colour_array, gray_array, load_image, normalize_image, pil_array
+from vision.digits.data import colour_array, gray_array, load_image, pil_array, run_reader, width_batches
 from vision.digits.decode import decode_string, string_probability
 from vision.digits.ink import DEFAULT_MARGIN, StringInk, crops_to_ink, locate_string, turned
 from vision.digits.model import CRNN
@@ -79,11 +79,8 @@ def read_views(
         raise ValueError("read_views needs at least one model")
     runs = []  # per (model, view): (log_probs (N, T, C), lengths (N,), texts)
     for model in models:
-        device = next(model.parameters()).device
         for images in views:
-            batch = collate([(normalize_image(image, model.config.height), "") for image in images])
-            log_probs = model(batch["images"].to(device).contiguous(memory_format=torch.channels_last), batch["widths"])
-            log_probs, lengths = log_probs.float().cpu(), model.time_steps(batch["widths"])
+            log_probs, lengths, _ = run_reader(model, images)
             texts = [decode_string(lp[:n], beam, min_len, max_len) for lp, n in zip(log_probs, lengths)]
             runs.append((log_probs, lengths, texts))
     candidates = [list(dict.fromkeys(texts[i] for _, _, texts in runs)) for i in range(len(views[0]))]
@@ -171,10 +168,8 @@ def read_digits(
     if words and crop:
         wordless = _leave_out_words(load_model(tagger, device=device) if isinstance(tagger, str) else tagger, grays, strings)
     seen = [s.crops(CROP_MARGINS[:views]) if crop else [g] for g, s in zip(grays, strings)]  # seen[i][v]: view v of i
-    order = sorted(range(len(seen)), key=lambda i: seen[i][0].shape[1] / seen[i][0].shape[0])
     results: dict[int, tuple[str, float]] = {}
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
+    for chunk in width_batches([views[0].shape[1] / views[0].shape[0] for views in seen], batch_size):
         for index, result in zip(chunk, _read_seen(models, [seen[i] for i in chunk], beam, min_len, max_len)):
             results[index] = result
         if level:

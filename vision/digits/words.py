@@ -175,16 +175,11 @@ def step_target_batch(letters: Sequence[np.ndarray], widths: torch.Tensor, steps
 def letter_columns(tagger: CRNN, crops: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
     """P(letters) of each column of each grayscale crop (H, W_i), any polarity -> float32 (W_i,) each; read in
     batches of ``batch_size`` crops of similar width, to limit padding."""
-    normalized = [data.normalize_image(crop, tagger.config.height) for crop in crops]
-    order = sorted(range(len(crops)), key=lambda i: normalized[i].shape[1])
-    device = next(tagger.parameters()).device
     columns: list[np.ndarray] = [np.empty(0, np.float32)] * len(crops)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        batch = data.collate([(normalized[i], "") for i in chunk])
-        probabilities = tagger(batch["images"].to(device), batch["widths"])[..., 1].exp().float().cpu().numpy()
-        for i, p, steps in zip(chunk, probabilities, tagger.time_steps(batch["widths"]).tolist()):
-            width, resized = crops[i].shape[1], normalized[i].shape[1]
+    for chunk in data.width_batches([crop.shape[1] / crop.shape[0] for crop in crops], batch_size):
+        log_probs, time_steps, widths = data.run_reader(tagger, [crops[i] for i in chunk])
+        for i, p, steps, resized in zip(chunk, log_probs[..., 1].exp().numpy(), time_steps.tolist(), widths.tolist()):
+            width = crops[i].shape[1]
             at = (np.arange(width) + 0.5) * resized / width  # each crop column's centre, resized
             columns[i] = p[np.minimum((at * steps / resized).astype(int), steps - 1)].astype(np.float32)
     return columns
