@@ -433,3 +433,10 @@ def test_words_unlike_digits_draw_no_letter_like_a_digit_in_either_case():
     assert any(w.rstrip(":") in data.FORM_WORDS for w in words) and any(w.isupper() for w in words)
     every = "".join(data.random_word(rng) for _ in range(300))
     assert set(every) & set(data.DIGIT_LIKE_LETTERS)  # the default draws them
+
+
+def test_width_batches_hold_every_item_once_the_narrowest_together():
+    widths = [5.0, 1.0, 4.0, 2.0, 3.0]
+    batches = data.width_batches(widths, 2)
+    assert batches == [[1, 3], [4, 2], [0]]
+    assert data.width_batches([], 2) == []
