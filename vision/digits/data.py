@@ -916,10 +916,10 @@ def collate(batch: list[tuple[np.ndarray, str]]) -> dict[str, torch.Tensor | lis
     }
 
 
-def width_batches(widths: Sequence[float], batch_size: int) -> list[list[int]]:
-    """The indices of items ``widths`` wide (or as wide for their height) in batches of at most ``batch_size``,
-    the narrowest together: a batch padded to its widest item wastes least."""
-    order = sorted(range(len(widths)), key=widths.__getitem__)
+def width_batches(images: Sequence[np.ndarray], batch_size: int) -> list[list[int]]:
+    """The indices of ``images`` (H_i, W_i, ...) in batches of at most ``batch_size``, the narrowest for their height
+    together (as wide as they will be once normalised to one height): a batch padded to its widest wastes least."""
+    order = sorted(range(len(images)), key=lambda i: images[i].shape[1] / images[i].shape[0])
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 

@@ -169,7 +169,7 @@ def read_digits(
         wordless = _leave_out_words(load_model(tagger, device=device) if isinstance(tagger, str) else tagger, grays, strings)
     seen = [s.crops(CROP_MARGINS[:views]) if crop else [g] for g, s in zip(grays, strings)]  # seen[i][v]: view v of i
     results: dict[int, tuple[str, float]] = {}
-    for chunk in width_batches([views[0].shape[1] / views[0].shape[0] for views in seen], batch_size):
+    for chunk in width_batches([views[0] for views in seen], batch_size):
         for index, result in zip(chunk, _read_seen(models, [seen[i] for i in chunk], beam, min_len, max_len)):
             results[index] = result
         if level:

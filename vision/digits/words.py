@@ -176,12 +176,12 @@ def letter_columns(tagger: CRNN, crops: Sequence[np.ndarray], batch_size: int = 
     """P(letters) of each column of each grayscale crop (H, W_i), any polarity -> float32 (W_i,) each; read in
     batches of ``batch_size`` crops of similar width, to limit padding."""
     columns: list[np.ndarray] = [np.empty(0, np.float32)] * len(crops)
-    for chunk in data.width_batches([crop.shape[1] / crop.shape[0] for crop in crops], batch_size):
+    for chunk in data.width_batches(crops, batch_size):
         log_probs, time_steps, widths = data.run_reader(tagger, [crops[i] for i in chunk])
         for i, p, steps, resized in zip(chunk, log_probs[..., 1].exp().numpy(), time_steps.tolist(), widths.tolist()):
             width = crops[i].shape[1]
             at = (np.arange(width) + 0.5) * resized / width  # each crop column's centre, resized
-            columns[i] = p[np.minimum((at * steps / resized).astype(int), steps - 1)].astype(np.float32)
+            columns[i] = p[np.minimum((at * steps / resized).astype(int), steps - 1)]  # float32
     return columns
 
 

@@ -436,7 +436,7 @@ def test_words_unlike_digits_draw_no_letter_like_a_digit_in_either_case():
 
 
 def test_width_batches_hold_every_item_once_the_narrowest_together():
-    widths = [5.0, 1.0, 4.0, 2.0, 3.0]
-    batches = data.width_batches(widths, 2)
+    images = [np.zeros((h, w)) for h, w in [(10, 50), (20, 20), (5, 20), (30, 60), (10, 30)]]  # W/H 5, 1, 4, 2, 3
+    batches = data.width_batches(images, 2)
     assert batches == [[1, 3], [4, 2], [0]]
     assert data.width_batches([], 2) == []
