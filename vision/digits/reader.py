@@ -46,6 +46,8 @@ EVEN_BELOW = 0.9  # an unevenly lit image read less confidently is read again wi
 COLOUR_CROPS = 2
 LETTERS_FROM = 0.7  # a column the word tagger gives at least this P(letters) holds a word, in a run of such
 WORD_WIDTH = 0.6  # columns at least this many times the string's crop height wide
+LETTERS_JOIN = 0.4  # with its neighbouring columns of at least this P(letters) (a word's less sure letters)
+LETTER_WIDTH = 0.2  # a run down to this many crop heights wide is a word where it is a lone letter at an end
 WORDS_ALONE = 0.9  # an image with at least this share of its string's ink columns in words holds no digits
 SMOOTH_BELOW = 0.9  # an image then read less confidently, and noisy (NOISY_FROM), is read again smoothed
 NOISY_FROM = 15.0  # grey levels of noise (noise.noise_level) from which an image counts as noisy
@@ -210,7 +212,9 @@ def _leave_out_words(tagger: CRNN, grays: list[np.ndarray], strings: list[String
     for i, crop, p in zip(located, crops, letter_columns(tagger, crops)):
         left = boxes[i][1].start
         glyphs = [(max(a - left, 0), b - left) for a, b in strings[i].glyphs()]
-        letters = grown_to_glyphs(word_columns(p, LETTERS_FROM, WORD_WIDTH * crop.shape[0]), glyphs)
+        height = crop.shape[0]
+        columns = word_columns(p, LETTERS_FROM, WORD_WIDTH * height, LETTERS_JOIN, glyphs, LETTER_WIDTH * height)
+        letters = grown_to_glyphs(columns, glyphs)
         ink = strings[i].columns()[boxes[i][1]]
         if not letters[ink].any():
             continue

@@ -185,16 +185,47 @@ def letter_columns(tagger: CRNN, crops: Sequence[np.ndarray], batch_size: int = 
     return columns
 
 
-def word_columns(letters: np.ndarray, threshold: float, min_width: float) -> np.ndarray:
+def word_columns(
+    letters: np.ndarray,
+    threshold: float,
+    min_width: float,
+    weak: float | None = None,
+    glyphs: Sequence[tuple[int, int]] = (),
+    letter_width: float | None = None,
+) -> np.ndarray:
     """Which columns lie in a word: runs of columns whose P(letters) (``letters``, one per column) is at least
-    ``threshold``, joined across gaps narrower than ``min_width`` (a letter the tagger is less sure of, inside a
-    word), and then kept where at least ``min_width`` wide (one round digit taken for an ``o`` is not a word)."""
-    runs = np.r_[False, gaps_closed(letters >= threshold, 2 * int(np.ceil(min_width / 2)) + 1), False]
-    edges = np.flatnonzero(runs[1:] != runs[:-1])
+    ``threshold`` — grown over the neighbouring columns of at least ``weak`` (a word's less sure letters;
+    hysteresis) — joined across gaps narrower than ``min_width`` (a letter the tagger is less sure of, inside a
+    word), and then kept where at least ``min_width`` wide (one round digit taken for an ``o`` is not a word), or
+    at least ``letter_width`` wide where the run is a lone letter at an end of the string (:func:`_end_letter`
+    of ``glyphs``, the string's ink components as column ranges [left, right)): a unit or label ("5 V", "g 300")."""
+    sure = letters >= threshold
+    if weak is not None:
+        sure = np.zeros_like(sure)
+        for start, stop in _runs(letters >= weak):
+            sure[start:stop] = (letters[start:stop] >= threshold).any()
     words = np.zeros(len(letters), bool)
-    for start, stop in zip(edges[::2], edges[1::2]):
-        words[start:stop] = stop - start >= min_width
+    for start, stop in _runs(gaps_closed(sure, 2 * int(np.ceil(min_width / 2)) + 1)):
+        words[start:stop] = stop - start >= min_width or (
+            letter_width is not None and stop - start >= letter_width and _end_letter(start, stop, glyphs)
+        )
     return words
+
+
+def _runs(columns: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, stop) of each run of true ``columns`` (bool (W,))."""
+    edges = np.flatnonzero(np.diff(np.r_[0, columns.astype(np.int8), 0]))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _end_letter(start: int, stop: int, glyphs: Sequence[tuple[int, int]]) -> bool:
+    """Whether columns [start, stop) cover at least half of the first or the last of ``glyphs`` while at least
+    two glyphs lie outside them (a unit or label stands beside a number; a lone "1" is no letter)."""
+    if not glyphs:
+        return False
+    ends = (min(glyphs), max(glyphs, key=lambda glyph: glyph[1]))
+    covered = any(right > left and (min(right, stop) - max(left, start)) / (right - left) >= 0.5 for left, right in ends)
+    return covered and sum(not start <= (left + right) / 2 < stop for left, right in glyphs) >= 2
 
 
 def grown_to_glyphs(words: np.ndarray, glyphs: Sequence[tuple[int, int]]) -> np.ndarray:

@@ -96,6 +96,27 @@ def test_word_columns_join_a_word_across_an_unsure_letter_and_drop_runs_narrower
     assert words[5:27].all() and not words[:5].any() and not words[27:].any()
 
 
+def test_word_columns_grow_a_sure_run_over_its_less_sure_letters_only():
+    p = np.zeros(60)
+    p[10:20] = 0.9
+    p[20:26] = 0.5  # the word's last letters, less sure
+    p[40:50] = 0.5  # as unsure, but no sure column: digits
+    assert word_columns(p, 0.7, min_width=6).sum() == 10
+    words = word_columns(p, 0.7, min_width=6, weak=0.4)
+    assert words[10:26].all() and words.sum() == 16
+
+
+def test_word_columns_keep_a_lone_letter_at_an_end_of_a_number_only():
+    p = np.zeros(60)
+    p[2:6] = 0.9  # a letter 4 columns wide, narrower than a word
+    glyphs = [(2, 6), (12, 20), (22, 30), (32, 40)]  # the letter, then three digits
+    assert not word_columns(p, 0.7, min_width=12).any()
+    assert word_columns(p, 0.7, min_width=12, glyphs=glyphs, letter_width=3)[2:6].all()
+    assert not word_columns(p, 0.7, min_width=12, glyphs=glyphs, letter_width=5).any()  # narrower than a letter
+    assert not word_columns(p, 0.7, min_width=12, glyphs=[(0, 2), (2, 6), (12, 20)], letter_width=3).any()  # not an end
+    assert not word_columns(p, 0.7, min_width=12, glyphs=glyphs[:2], letter_width=3).any()  # "1" beside one digit
+
+
 def test_step_targets_follow_the_majority_of_each_steps_columns():
     letters = np.r_[np.ones(40, bool), np.zeros(40, bool)]
     assert step_targets(letters, 80, 20).tolist() == [1] * 10 + [0] * 10
