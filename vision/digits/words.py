@@ -194,21 +194,20 @@ def word_columns(
     letter_width: float | None = None,
 ) -> np.ndarray:
     """Which columns lie in a word: runs of columns whose P(letters) (``letters``, one per column) is at least
-    ``threshold`` — grown over the neighbouring columns of at least ``weak`` (a word's less sure letters;
-    hysteresis) — joined across gaps narrower than ``min_width`` (a letter the tagger is less sure of, inside a
-    word), and then kept where at least ``min_width`` wide (one round digit taken for an ``o`` is not a word), or
-    at least ``letter_width`` wide where the run is a lone letter at an end of the string (:func:`_end_letter`
-    of ``glyphs``, the string's ink components as column ranges [left, right)): a unit or label ("5 V", "g 300")."""
-    sure = letters >= threshold
-    if weak is not None:
-        sure = np.zeros_like(sure)
-        for start, stop in _runs(letters >= weak):
-            sure[start:stop] = (letters[start:stop] >= threshold).any()
+    ``threshold``, joined across gaps narrower than ``min_width`` (a letter the tagger is less sure of, inside a
+    word), and kept where at least ``min_width`` wide (one round digit taken for an ``o`` is not a word), or at
+    least ``letter_width`` wide where the run is a lone letter at an end of the string (:func:`_end_letter` of
+    ``glyphs``, the string's ink components as column ranges [left, right)): a unit or label ("5 V", "g 300").
+    Each word kept then grows over the neighbouring columns of at least ``weak`` (its less sure letters;
+    hysteresis that grows words but makes none)."""
     words = np.zeros(len(letters), bool)
-    for start, stop in _runs(gaps_closed(sure, 2 * int(np.ceil(min_width / 2)) + 1)):
+    for start, stop in _runs(gaps_closed(letters >= threshold, 2 * int(np.ceil(min_width / 2)) + 1)):
         words[start:stop] = stop - start >= min_width or (
             letter_width is not None and stop - start >= letter_width and _end_letter(start, stop, glyphs)
         )
+    if weak is not None:
+        for start, stop in _runs(letters >= weak):
+            words[start:stop] = words[start:stop].any()
     return words
 
 

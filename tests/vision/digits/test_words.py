@@ -96,7 +96,7 @@ def test_word_columns_join_a_word_across_an_unsure_letter_and_drop_runs_narrower
     assert words[5:27].all() and not words[:5].any() and not words[27:].any()
 
 
-def test_word_columns_grow_a_sure_run_over_its_less_sure_letters_only():
+def test_word_columns_grow_a_word_over_its_less_sure_letters_but_make_no_word_by_growing():
     p = np.zeros(60)
     p[10:20] = 0.9
     p[20:26] = 0.5  # the word's last letters, less sure
@@ -104,6 +104,8 @@ def test_word_columns_grow_a_sure_run_over_its_less_sure_letters_only():
     assert word_columns(p, 0.7, min_width=6).sum() == 10
     words = word_columns(p, 0.7, min_width=6, weak=0.4)
     assert words[10:26].all() and words.sum() == 16
+    p[44:46] = 0.9  # a round digit's sure columns among unsure ones: too narrow for a word, and not grown into one
+    assert word_columns(p, 0.7, min_width=6, weak=0.4).sum() == 16
 
 
 def test_word_columns_keep_a_lone_letter_at_an_end_of_a_number_only():
