@@ -15,8 +15,10 @@ import errno
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -149,8 +151,20 @@ def progress(items: Iterable[T], quiet: bool, **kwargs) -> Iterable[T]:
     return items if quiet else tqdm(items, dynamic_ncols=True, file=sys.stderr, **kwargs)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, systemd stopping a job): unwound as Ctrl-C is, so that the
+    ``finally`` of :func:`atomic_output` removes the partial output."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def run_job(prog: str, main: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
-    """Run ``main(args)`` turning :class:`UserError` into one stderr line and exit code 2."""
+    """Run ``main(args)`` turning :class:`UserError` into one stderr line and exit code 2; Ctrl-C and SIGTERM
+    end it with one line and 130 / 143, with no partial output left."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return main(args) or 0
     except UserError as error:
@@ -158,9 +172,13 @@ def run_job(prog: str, main: Callable[[argparse.Namespace], int | None], args: a
             raise
         print(f"{prog}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:  # whoever read the output stopped (``| head``): end quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
         return 141
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -2,12 +2,14 @@
 
 import errno
 import json
+import os
+import signal
 import subprocess
 import sys
 
 import pytest
 
-from apps.common import UserError, atomic_output, pick_device
+from apps.common import UserError, atomic_output, pick_device, run_job
 
 
 def rsuite(*args, cwd=None):
@@ -87,6 +89,23 @@ def test_atomic_output_keeps_the_old_file_on_failure(tmp_path):
     with pytest.raises(UserError, match="output folder"):
         with atomic_output(tmp_path / "missing" / "x.txt"):
             pass
+
+
+def test_sigterm_ends_a_job_like_ctrl_c_leaving_no_partial_output(tmp_path, capsys):
+    """``timeout`` and ``docker stop`` send SIGTERM: the partial output goes, exit 143, the handler is restored."""
+    target = tmp_path / "out.txt"
+
+    def job(args):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise AssertionError("SIGTERM did not stop the job")
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_job("job", job, None) == 143
+    assert capsys.readouterr().err == "job: terminated\n"
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 def test_module_entry_point_works():
