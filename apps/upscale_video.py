@@ -164,6 +164,10 @@ def main(args: argparse.Namespace) -> int:
             if upscaled == 0:
                 raise UserError(f"{args.input}: no frames to upscale")
             sink.close()
+            announced = getattr(source, "announced", None)
+            if announced and upscaled < announced:
+                print(f"{args.input}: warning: decoding ended after {upscaled} of the {announced} frames its header "
+                      "announces (a truncated file?); the output holds those", file=sys.stderr)
         except VideoError as error:
             sink.abort()
             raise UserError(str(error)) from None

@@ -287,6 +287,17 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
     assert code == 2 and "--fps is for a folder of frames" in err and not (tmp_path / "o.mp4").exists()
 
 
+def test_an_avi_cut_short_is_upscaled_with_a_warning_naming_the_missing_frames(weights, video, tmp_path, capsys):
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size * 2 // 3])  # the header still announces N frames
+    code, err = upscale(capsys, cut, tmp_path / "out.mp4", "--weights", weights)
+    kept = probe(tmp_path / "out.mp4")[0]
+    assert code == 0 and 0 < kept < N
+    assert err == f"{cut}: warning: decoding ended after {kept} of the {N} frames its header announces (a truncated file?); the output holds those\n"
+    code, err = upscale(capsys, video, tmp_path / "whole.mp4", "--weights", weights)
+    assert code == 0 and err == ""
+
+
 def test_variable_frame_rate_keeps_each_frame_at_its_time(weights, tmp_path, capsys):
     ticks = [0, 1, 2, 3, 4, 5, 6, 7, 28, 29]  # 10 frames at FPS with a pause of 20 ticks
     clip = write_av(tmp_path / "vfr.mp4", n=len(ticks), ticks=ticks)

@@ -141,7 +141,8 @@ class VideoSource:
         self.stored_size = (context.width, context.height)
         width, height = self.stored_size[:: -1 if self.quarter_turns % 2 else 1]
         fps = self.video.average_rate or self.video.guessed_rate or Fraction(25)
-        frames = self.video.frames or None
+        self.announced = self.video.frames or None  # the frame count the container's header gives, if any
+        frames = self.announced
         if frames is None and self.container.duration:
             frames = round(self.container.duration / 1_000_000 * fps)
         self.info = SourceInfo(width, height, Fraction(fps), frames, self.audio is not None)
@@ -149,7 +150,9 @@ class VideoSource:
         self.names: list[str] | None = None
 
     def frames(self, audio_sink: Callable[[av.Packet], None] | None = None) -> Iterator[np.ndarray]:
-        """Decoded frames in presentation order; audio packets go to ``audio_sink`` as they are read."""
+        """Decoded frames in presentation order; audio packets go to ``audio_sink`` as they are read. A file
+        that ends cleanly before the frames its header announces (:attr:`announced`: an AVI cut short) yields
+        what it holds; compare the count with :attr:`announced`."""
         streams = [self.video] + ([self.audio] if self.audio is not None and audio_sink is not None else [])
         count = 0
         try:
