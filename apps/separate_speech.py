@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from audio.mossformer2.separate import DEFAULT_WEIGHTS, mono_mixture, separate
 DEMO_WEIGHTS = [DEFAULT_WEIGHTS]
 DEMO_OUTPUTS = ["mixture_s1.wav", "mixture_s2.wav"]
 PEAK = 0.999  # outputs louder than this after loudness matching are scaled down to it
+MIN_CHUNK_S, MIN_OVERLAP_S = 1.0, 0.25  # shorter chunks lose the context the separators learnt on (2-4 s segments)
 WAV_SUBTYPES = ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")  # kept; any other input -> PCM_16
 
 
@@ -55,8 +57,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
                         help=f"shipped weights name or path (default {DEFAULT_WEIGHTS}: the shipped separator that measures "
                         "best on real held-out speakers; mossformer2-xs is the other)")
-    parser.add_argument("--chunk", type=float, default=8.0, help="seconds per chunk for long files")
-    parser.add_argument("--overlap", type=float, default=2.0, help="seconds shared by neighbouring chunks")
+    parser.add_argument("--chunk", type=float, default=8.0, help="seconds per chunk for long files (at least 1)")
+    parser.add_argument("--overlap", type=float, default=2.0, help="seconds shared by neighbouring chunks (at least 0.25)")
     add_common_args(parser)
     return parser
 
@@ -119,7 +121,8 @@ def write_sources(sources: torch.Tensor, paths: list[Path], rate: int, subtype: 
             try:  # a bytes path: any name the file system holds, UTF-8 or not
                 sf.write(os.fsencode(tmp), audio, rate, subtype=subtype, format="WAV")
             except sf.LibsndfileError as error:
-                raise UserError(f"{path}: cannot write ({error.error_string})") from None
+                full = shutil.disk_usage(path.parent).free < audio.nbytes  # libsndfile says only "System error."
+                raise UserError(f"{path}: cannot write ({'no space left on device' if full else error.error_string})") from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -129,6 +132,9 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"{args.out_dir}: not a folder")
     if not (math.isfinite(args.chunk) and math.isfinite(args.overlap)):
         raise UserError("--chunk and --overlap must be finite")
+    if args.chunk < MIN_CHUNK_S or args.overlap < MIN_OVERLAP_S:
+        raise UserError(f"--chunk {args.chunk} s, --overlap {args.overlap} s: need --chunk >= {MIN_CHUNK_S:g} s and "
+                        f"--overlap >= {MIN_OVERLAP_S:g} s (shorter chunks separate worse than none)")
     writers: dict[Path, Path] = {}
     inputs = {path.resolve() for path in args.inputs if path.exists()}
     for path in args.inputs:  # refuse before any work

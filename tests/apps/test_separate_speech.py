@@ -166,7 +166,7 @@ def test_an_output_that_is_an_input_is_refused_even_with_force(weights, tmp_path
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in (first, second)] == before
 
 
-@pytest.mark.parametrize("chunk,overlap", [("1.00001", "1.0"), ("0.0001", "0.00005"), ("inf", "1.0")])
+@pytest.mark.parametrize("chunk,overlap", [("1.00001", "1.0"), ("0.1", "0.05"), ("0.9", "0.25"), ("inf", "1.0")])
 def test_chunk_and_overlap_are_checked_in_samples(weights, tmp_path, chunk, overlap):
     path = tmp_path / "in.wav"
     sf.write(path, speech_like(1.0, 8000), 8000)
