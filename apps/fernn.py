@@ -127,7 +127,12 @@ def train(args: argparse.Namespace) -> int:
         system = FERNNSystem(args.model, overrides, task=args.task, lr=args.lr, init_from=args.init_from)
     except TypeError as error:
         raise UserError(f"--config: {error}") from None
-    except (WeightsError, FileNotFoundError, KeyError, RuntimeError) as error:
+    except RuntimeError as error:  # load_state_dict: the weights were trained with another config
+        lines = [line.strip() for line in str(error).splitlines()]
+        detail = next((line for line in lines if line.startswith(("size mismatch", "Missing key", "Unexpected key"))), lines[0])
+        raise UserError(f"--init-from {args.init_from}: the weights do not fit this --config ({detail[:160]}); give the "
+                        "config they were trained with (a shipped weights' card holds it: weights/NAME.json)") from None
+    except (WeightsError, FileNotFoundError, KeyError) as error:
         raise UserError(f"--init-from {args.init_from}: {str(error).splitlines()[0]}") from None
     data = MovingDigitsData(
         str(_data_root(args.data_root)), size=args.size, digit_px=args.digit_px, vmax=args.vmax,

@@ -78,3 +78,20 @@ def test_rsuite_fernn_train_starts_from_weights_and_resumes_from_its_checkpoint(
     # the checkpoint is already at --steps: the resumed run trains no further and writes the same weights
     for key, value in train("resumed", "--checkpoint-dir", str(tmp_path / "ckpt"), "--seed", "1").items():
         torch.testing.assert_close(value, first[key])
+
+
+def test_rsuite_fernn_train_from_weights_of_another_config_says_so(tmp_path, tmp_path_factory, capsys):
+    from apps.common import run_job
+    from apps.fernn import get_parser, main
+
+    def argv(config, out, *extra):
+        return ["train", "--model", "grnn", "--config", config, "--steps", "1", "--batch-size", "2", "--size", "8",
+                "--digit-px", "4", "--data-root", str(tmp_path_factory.mktemp("no-data")), "--out", str(tmp_path / out),
+                "--device", "cpu", "--quiet", *extra]
+
+    assert run_job("rsuite fernn", main, get_parser().parse_args(argv('{"hidden_channels": 2, "decoder_layers": 0}', "a"))) == 0
+    capsys.readouterr()
+    wider = argv('{"hidden_channels": 3, "decoder_layers": 0}', "b", "--init-from", str(tmp_path / "a"))
+    assert run_job("rsuite fernn", main, get_parser().parse_args(wider)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "do not fit this --config (size mismatch" in err
