@@ -59,7 +59,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fps", type=frame_rate, help=f"frame rate for a folder of frames (default {FOLDER_FPS}); a video keeps its own"
     )
-    parser.add_argument("--crf", type=int, default=18, help="H.264 quality, 0 (lossless) to 51 (default 18)")
+    parser.add_argument("--crf", type=int, default=18, help="H.264 quality for .mp4/.mkv/.mov, 0 (lossless) to 51 (default 18); "
+                        ".avi is MPEG-4 at its finest fixed quantiser")
     parser.add_argument("--fp16", action="store_true", help="float16 on CUDA (faster, ~same quality)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the frame step (CUDA graphs on a GPU; slow start)")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
@@ -96,6 +97,8 @@ def _output_kind(args: argparse.Namespace) -> str:
     from vision.frvsr.video import VIDEO_CODECS
 
     out, src = args.output, args.input
+    if str(out) == "-":
+        raise UserError("-: a video cannot go to standard output; give a file (.mp4, .mkv, .mov, .avi) or a folder")
     if out.name.lower() in VIDEO_CODECS:
         raise UserError(f"{out}: a video file needs a name before its suffix (e.g. clip{out.name})")
     if out.exists() and src.exists() and out.resolve() == src.resolve():

@@ -269,6 +269,7 @@ def test_bad_inputs_are_one_line_exit_2(weights, video, tmp_path, capsys):
         (video, Path("/proc/o11.mp4"), "cannot write there"),
         (video, tmp_path / ".mp4", "needs a name before its suffix"),  # was taken for a folder of frames
         (video, tmp_path / "a.mp4" / "o12.mp4", "a.mp4: not a folder"),  # was: output folder does not exist
+        (video, Path("-"), "cannot go to standard output"),  # was: a folder named "-" of PNG frames
     ]
     for src, out, message in cases:
         code, err = upscale(capsys, src, out, "--weights", weights, "--force")
