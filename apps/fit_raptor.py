@@ -146,6 +146,11 @@ def main(args: argparse.Namespace) -> int:
     check_out(args.out, cache, inputs + ([args.teacher_weights] if args.teacher_weights else []), args.force)
     if args.teacher_weights is not None and not args.teacher_weights.is_file():
         raise UserError(f"{args.teacher_weights}: no such file")
+    import timm
+
+    if args.teacher not in list_models() and not timm.is_model(args.teacher):
+        raise UserError(f"--teacher {args.teacher}: neither shipped weights (rsuite info) nor a timm ViT name "
+                        "(e.g. vit_small_patch14_reg4_dinov2)")
     if args.teacher_weights is None and args.teacher not in list_models():
         raise UserError(f"--teacher {args.teacher}: give its --teacher-weights FILE (nothing is downloaded; "
                         "an untrained ViT has no depth structure to fit)")

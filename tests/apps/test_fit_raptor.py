@@ -110,6 +110,7 @@ def test_teacher_and_output_checks_come_before_any_work(teacher, images, tmp_pat
     cases = [
         (["--teacher", "vit_tiny_patch16_224", "--teacher-weights", png, "--images", images], "not a readable vit_tiny"),
         (["--teacher", "vit_tiny_patch16_224", "--images", images], "give its --teacher-weights"),
+        (["--teacher", "nosuchvit", "--images", images], "neither shipped weights (rsuite info) nor a timm ViT name"),
         (["--teacher", "vit_tiny_patch16_224", "--teacher-weights", vit, "--images", "builtin"], "give a folder of class"),
         (["--teacher-weights", teacher, "--images", images, "--out", png], "not a folder"),
         (["--teacher-weights", tmp_path / "reader.safetensors", "--images", images], "not VisionTransformer weights"),
