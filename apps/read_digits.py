@@ -2,10 +2,11 @@
 
 PATH is an image (PNG, JPEG, BMP, TIFF, WebP, GIF: its first frame; gray, RGB or RGBA; up to 500 Mpx; a photo's
 EXIF orientation is applied), a folder of them (recursive, natural order, hidden files skipped) or ``-``, one
-image on standard input. Prints one line per image as it is read, ``path<TAB>digits<TAB>confidence`` (a tab
-or newline in a path as ``\\t``, ``\\n``), or JSON lines with ``--json``. Confidence is the model's
-probability of the string (averaged over the crops below): below ~0.5, check the reading.
-Each image is first cut to the extent of its ink (a box drawn around the digits left out), so a loose crop
+image on standard input. Prints one line per image, in the order given, as each batch is read,
+``path<TAB>digits<TAB>confidence`` (a tab or newline in a path as ``\\t``, ``\\n``), or JSON lines with
+``--json``. Confidence is the model's probability of the string (averaged over the crops below): below ~0.5,
+check the reading. Each image is first cut to the extent of its ink (a box drawn around the digits, and rule
+lines and specks well above or below the digits' rows, left out), so a loose crop
 reads like a tight one (``--no-crop`` reads images as they are), with five different margins, and the
 string most probable across the five crops is kept (``--views 1`` reads one crop: about 4x faster, about 1
 point less accurate). A string that rises or falls by 3 degrees or more is read again turned level, and that
@@ -59,8 +60,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", type=Path, help=f"image files or folders; {STDIN} reads standard input")
     parser.add_argument("--json", action="store_true", help="JSON lines {path, text, confidence}")
     parser.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy decoding)")
-    parser.add_argument("--min-len", type=int, default=0, help="shortest string to accept")
-    parser.add_argument("--max-len", type=int, default=None, help="longest string to accept")
+    parser.add_argument("--min-len", type=int, default=0, help="read the most probable string of at least this many digits (\"\" if there is none)")
+    parser.add_argument("--max-len", type=int, default=None, help="read the most probable string of at most this many digits, e.g. a meter's known length "
+                             "(a longer string is then read short, with a low confidence)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-crop", dest="crop", action="store_false",
                         help="read each image as it is, not cut to its ink first (one view)")

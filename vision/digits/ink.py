@@ -20,6 +20,8 @@ LINE_ASPECT = 4  # width / height from which a long, low component is a rule lin
 FRAME_INSIDE = 0.05  # at most this share of the framed ink's box may belong to its frame (_framed)
 FRAMED_HEIGHT = 0.2  # and that box at least this share of the image height
 BOX_CORNER = 0.1  # a drawn box has ink this near (a share of its height or width) to each corner of its least rectangle
+APART = 0.5  # ink this many string heights above or below the string's rows is not the string's (_apart)
+LOOSE_BELOW = 0.5  # ink lies apart from the string only in an image at least 1 / LOOSE_BELOW times its height
 
 
 class InkComponents:
@@ -214,7 +216,8 @@ def locate_string(
     """The ink of the digit string in ``gray`` (H, W), located on a copy at most ``locate_height`` rows high
     (:func:`ink_map`, then :class:`InkComponents`): not a solid block at the border holding over half of all
     the ink, nor a box drawn around the rest (:func:`_drawn_box`), nor components smaller than ``min_area``
-    times the largest; with ``inside_frame``, only the ink inside a frame (None where nothing is framed)."""
+    times the largest, nor ink apart from the string's rows (a ruled line, a speck, a margin's vertical rule:
+    :func:`_apart`); with ``inside_frame``, only the ink inside a frame (None where nothing is framed)."""
     height, width = gray.shape
     scale = min(1.0, locate_height / height)
     small = gray.astype(np.float32)
@@ -235,7 +238,44 @@ def locate_string(
         labels = inner
     if len(labels):
         labels = labels[ink.area[labels] >= min_area * ink.area[labels].max()]
+        labels = labels[~_apart(ink, labels)]
     return StringInk(gray, ink, labels, scale)
+
+
+def _apart(ink: InkComponents, labels: np.ndarray) -> np.ndarray:
+    """Which of ``labels`` lie apart from the string (bool, one per label). Rows are taken by the boxes of the
+    components that are not rule lines (:attr:`InkComponents.lines`); the string's rows are the run of taken
+    rows holding the most ink, joined with each run less than :data:`APART` of its height away. Apart: a rule
+    line or a speck (less than that high) in the rows beyond; only where the string's rows are under
+    :data:`LOOSE_BELOW` of the image's height (a string cut close has no room for such marks). Glyphs apart
+    from the string stay (a second line of digits: reading one line alone would drop the other unseen)."""
+    top, bottom, area = ink.top[labels], ink.bottom[labels], ink.area[labels]
+    line = np.isin(labels, ink.lines)
+    taken = np.zeros(ink.labels.shape[0], bool)
+    for start, stop in zip(top[~line], bottom[~line]):
+        taken[start:stop] = True
+    runs = true_runs(taken)
+    if not runs:
+        return np.zeros(len(labels), bool)
+    held = [area[~line & (top >= start) & (bottom <= stop)].sum() for start, stop in runs]
+    first, last = runs[int(np.argmax(held))]
+    while True:  # join the runs within reach
+        near = [(a, b) for a, b in runs if a - last < APART * (last - first) and first - b < APART * (last - first)]
+        grown = min(a for a, _ in near), max(b for _, b in near)
+        if grown == (first, last):
+            break
+        first, last = grown
+    if last - first >= LOOSE_BELOW * len(taken):
+        return np.zeros(len(labels), bool)
+    reach = APART * (last - first)
+    apart = (bottom <= first - reach) | (top >= last + reach)
+    return apart & (line | (bottom - top < reach))
+
+
+def true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, stop) of each run of true ``flags`` (bool (N,))."""
+    edges = np.flatnonzero(np.diff(np.r_[0, flags.astype(np.int8), 0]))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def _located(ink_image: np.ndarray) -> InkComponents:

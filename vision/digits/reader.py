@@ -118,7 +118,7 @@ def read_digits(
     tagger: CRNN | str = WORD_TAGGER_WEIGHTS,
 ) -> list[Reading]:
     """Read the digit string in each image (paths, PIL images, or arrays: gray (H, W), colour (H, W, 3) or
-    with alpha).
+    with alpha); a path or PIL image given alone is read as a list of one.
 
     With ``crop`` each image is cut to its ink (:func:`~vision.digits.ink.crops_to_ink`), so that a loose
     crop reads as well as a tight one: ``views`` crops, with the first ``views`` margins of
@@ -157,7 +157,7 @@ def read_digits(
         raise ValueError(f"views must be 1 to {len(CROP_MARGINS)}, got {views}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    images = list(images)
+    images = [images] if isinstance(images, (str, Path, Image.Image)) else list(images)  # one image alone
     members = [model] if isinstance(model, (nn.Module, str)) else list(model)
     models = [load_model(m, device=device) if isinstance(m, str) else m for m in members]
     if not models:

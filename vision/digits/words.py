@@ -23,7 +23,7 @@ from torch.utils.data import IterableDataset
 
 from recurrent.streams import pass_rng, worker_share
 from vision.digits import data
-from vision.digits.ink import locate_string, turned
+from vision.digits.ink import locate_string, true_runs, turned
 from vision.digits.model import CRNN
 
 VOWELS = "aeiouy"
@@ -201,20 +201,14 @@ def word_columns(
     Each word kept then grows over the neighbouring columns of at least ``weak`` (its less sure letters;
     hysteresis that grows words but makes none)."""
     words = np.zeros(len(letters), bool)
-    for start, stop in _runs(gaps_closed(letters >= threshold, 2 * int(np.ceil(min_width / 2)) + 1)):
+    for start, stop in true_runs(gaps_closed(letters >= threshold, 2 * int(np.ceil(min_width / 2)) + 1)):
         words[start:stop] = stop - start >= min_width or (
             letter_width is not None and stop - start >= letter_width and _end_letter(start, stop, glyphs)
         )
     if weak is not None:
-        for start, stop in _runs(letters >= weak):
+        for start, stop in true_runs(letters >= weak):
             words[start:stop] = words[start:stop].any()
     return words
-
-
-def _runs(columns: np.ndarray) -> list[tuple[int, int]]:
-    """The [start, stop) of each run of true ``columns`` (bool (W,))."""
-    edges = np.flatnonzero(np.diff(np.r_[0, columns.astype(np.int8), 0]))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def _end_letter(start: int, stop: int, glyphs: Sequence[tuple[int, int]]) -> bool:

@@ -250,3 +250,25 @@ def test_a_colour_image_turns_with_its_paper_colour():
     image = np.zeros((60, 200, 3), np.uint8)
     image[:] = (200, 180, 40)
     assert turned(image, 10.0)[0, 0].tolist() == [200, 180, 40]
+
+
+def _page(*marks):
+    """A white 300×500 page with "3902" in rows ~130-175 and the given (rows, columns) slices inked."""
+    page = np.full((300, 500), 255, np.uint8)
+    cv2.putText(page, "3902", (160, 175), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 0, 5)
+    for rows, columns in marks:
+        page[rows, columns] = 0
+    return page
+
+
+def test_marks_apart_from_the_string_are_left_out_of_its_crop_but_a_second_line_of_digits_is_not():
+    clean = crop_to_ink(_page()).shape
+    for marks in [[(slice(278, 281), slice(10, -10))], [(slice(40, 43), slice(10, -10))],
+                  [(slice(30, 36), slice(450, 456))]]:
+        assert np.allclose(crop_to_ink(_page(*marks)).shape, clean, atol=2), marks  # a pixel: Otsu on other ink
+    second = _page()
+    cv2.putText(second, "4711", (160, 275), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 0, 5)
+    assert crop_to_ink(second).shape[0] > 2 * clean[0]  # both lines kept: one alone would drop the other unseen
+    tight = crop_to_ink(_page(), margin=(0.0, 0.0))
+    ruled = np.vstack([tight, np.full((4, tight.shape[1]), 255, np.uint8), np.zeros((2, tight.shape[1]), np.uint8)])
+    assert crop_to_ink(ruled).shape[0] > tight.shape[0]  # an underline close below the digits stays
