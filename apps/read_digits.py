@@ -60,9 +60,11 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", type=Path, help=f"image files or folders; {STDIN} reads standard input")
     parser.add_argument("--json", action="store_true", help="JSON lines {path, text, confidence}")
     parser.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy decoding)")
-    parser.add_argument("--min-len", type=int, default=0, help="read the most probable string of at least this many digits (\"\" if there is none)")
-    parser.add_argument("--max-len", type=int, default=None, help="read the most probable string of at most this many digits, e.g. a meter's known length "
-                             "(a longer string is then read short, with a low confidence)")
+    parser.add_argument("--min-len", type=int, default=0,
+                        help="read the most probable string of at least this many digits (\"\" if there is none)")
+    parser.add_argument("--max-len", type=int, default=None,
+                        help="read the most probable string of at most this many digits, e.g. a meter's known length "
+                        "(a longer string is then read short, with a low confidence)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-crop", dest="crop", action="store_false",
                         help="read each image as it is, not cut to its ink first (one view)")

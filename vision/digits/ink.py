@@ -216,8 +216,8 @@ def locate_string(
     """The ink of the digit string in ``gray`` (H, W), located on a copy at most ``locate_height`` rows high
     (:func:`ink_map`, then :class:`InkComponents`): not a solid block at the border holding over half of all
     the ink, nor a box drawn around the rest (:func:`_drawn_box`), nor components smaller than ``min_area``
-    times the largest, nor ink apart from the string's rows (a ruled line, a speck, a margin's vertical rule:
-    :func:`_apart`); with ``inside_frame``, only the ink inside a frame (None where nothing is framed)."""
+    times the largest, nor a rule line or a speck well above or below the string (:func:`_apart`); with
+    ``inside_frame``, only the ink inside a frame (None where nothing is framed)."""
     height, width = gray.shape
     scale = min(1.0, locate_height / height)
     small = gray.astype(np.float32)
