@@ -272,3 +272,13 @@ def test_marks_apart_from_the_string_are_left_out_of_its_crop_but_a_second_line_
     tight = crop_to_ink(_page(), margin=(0.0, 0.0))
     ruled = np.vstack([tight, np.full((4, tight.shape[1]), 255, np.uint8), np.zeros((2, tight.shape[1]), np.uint8)])
     assert crop_to_ink(ruled).shape[0] > tight.shape[0]  # an underline close below the digits stays
+
+
+def test_a_page_with_a_rule_line_or_a_speck_apart_from_its_number_reads_as_the_clean_page():
+    """The shipped reader: one stray mark on the page had made "3902" read "3", "000" or "390"."""
+    speck = _page()
+    cv2.putText(speck, "x", (450, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 1)
+    pages = [_page(), _page((slice(278, 281), slice(10, -10))), _page((slice(40, 43), slice(10, -10))), speck]
+    readings = read_digits(pages)
+    assert [r.text for r in readings] == ["3902"] * 4
+    assert min(r.confidence for r in readings[1:]) >= readings[0].confidence - 0.05

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vision.digits.data import MAX_DIGITS
+from vision.digits.ink import true_runs
 from vision.digits.splice import SplicedStrings, align_cuts, digit_cuts, drop_misread_cuts
 
 GAP = 3
@@ -53,9 +54,7 @@ def _peaks(text: str, centres: list[int], steps: int) -> torch.Tensor:
 
 def _ink_runs(image: np.ndarray) -> list[tuple[int, int]]:
     """(left, right) column ranges of the inked runs of ``image``, left to right."""
-    inked = np.concatenate([[False], image.max(axis=0) > 0.5, [False]])
-    edges = np.flatnonzero(np.diff(inked.astype(int)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    return true_runs(image.max(axis=0) > 0.5)
 
 
 def _strokes(image: np.ndarray) -> list[tuple[float, int]]:
